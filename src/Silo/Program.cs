@@ -1,1 +1,13 @@
-class P{static void Main(){}}
+using System.CommandLine;
+
+namespace OrleansLsn.Silo;
+
+internal static class Program
+{
+    private static async Task<int> Main(string[] args)
+    {
+        var root = new RootCommand("OrleansLsn: read-your-writes LSN tracking across PostgreSQL replicas.");
+        root.Subcommands.Add(LocalPostgresCommand.Create());
+        return await root.Parse(args).InvokeAsync();
+    }
+}
