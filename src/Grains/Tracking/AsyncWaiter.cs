@@ -1,0 +1,39 @@
+using System.Threading.Tasks.Sources;
+
+namespace OrleansLsn.Tracking;
+
+/// <summary>A waiter awaited through a <see cref="ValueTask{TResult}"/>: no Task, no timer, no CTS per wait.</summary>
+internal sealed class AsyncWaiter : Waiter, IValueTaskSource<LsnWaitResult>
+{
+    private ManualResetValueTaskSourceCore<LsnWaitResult> _core;
+
+    internal AsyncWaiter(LsnTracker owner, Lsn target, long startTimestamp)
+        : base(owner, target, startTimestamp)
+    {
+        // Never run the awaiting code inline in the watcher loop or under a release.
+        _core.RunContinuationsAsynchronously = true;
+    }
+
+    internal CancellationTokenRegistration Registration;
+
+    internal ValueTask<LsnWaitResult> AsValueTask() => new(this, _core.Version);
+
+    internal override void Complete(LsnWaitResult result)
+    {
+        Registration.Unregister();
+        _core.SetResult(result);
+    }
+
+    internal void CompleteCanceled(CancellationToken cancellationToken)
+    {
+        Registration.Unregister();
+        _core.SetException(new OperationCanceledException("The LSN wait was cancelled.", cancellationToken));
+    }
+
+    public LsnWaitResult GetResult(short token) => _core.GetResult(token);
+
+    public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
+
+    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _core.OnCompleted(continuation, state, token, flags);
+}

@@ -1,0 +1,733 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace OrleansLsn.Tracking;
+
+/// <summary>
+/// Tracks how far one region's replica has replayed WAL and releases waiters once their LSN is replayed there: the
+/// engine behind <see cref="ILsnTrackerGrain"/>, usable without any grain runtime.
+/// <para>
+/// It keeps exactly one connection to the replica whatever the number of waiters, and polls it adaptively: every
+/// <see cref="LsnTrackerOptions.ActivePollInterval"/> while waiters are pending, slower while only subscribers listen,
+/// rarely (or never) when idle. A waiter is registered before the cached replay LSN is checked, under one lock shared
+/// with every advance, so no wake-up is lost. Waiters live in a <see cref="WaiterIndex"/>: an advance releases exactly
+/// the waiters it satisfies, and a waiter that times out or is cancelled leaves the index at once.
+/// </para>
+/// <para>
+/// If the watched server is a primary (<c>pg_is_in_recovery()</c> is false), every LSN counts as replicated. If it is
+/// unreachable the tracker reports <see cref="TrackerHealthStatus.Degraded"/>, keeps timing waiters out on schedule,
+/// reconnects with exponential backoff, and recovers by itself.
+/// </para>
+/// </summary>
+public sealed partial class LsnTracker : IAsyncDisposable
+{
+    private static readonly TimeSpan TickDuration = TimeSpan.FromMilliseconds(1);
+    private static readonly LsnTrackerOptionsValidator Validator = new();
+
+    private readonly Lock _lock = new();
+    private readonly LsnTrackerOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly WaiterIndex _index;
+    private readonly long _origin;
+    private readonly long _timestampsPerTick;
+    private readonly ITimer _expiryTimer;
+    private readonly PostgresReplayReader? _reader;
+    private readonly SemaphoreSlim _wake = new(0, 1);
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly TagList _tags;
+
+    // Guarded by _lock.
+    private bool _expiryTimerRunning;
+    private LsnReplaySubscription[] _subscribers = [];
+    private TaskCompletionSource? _refresh;
+    private bool _disposed;
+
+    // Replaced (never mutated) under _lock; read without it.
+    private volatile ReplaySnapshot _snapshot = ReplaySnapshot.Unknown;
+    private volatile TrackerHealth _health;
+    private Task? _watchLoop;
+
+    /// <summary>Creates a tracker for <paramref name="region"/>. Call <see cref="Start"/> to begin watching the replica.</summary>
+    /// <exception cref="ArgumentException">The region is empty.</exception>
+    /// <exception cref="OptionsValidationException">The options are invalid; the message lists every problem.</exception>
+    public LsnTracker(string region, LsnTrackerOptions options, ILogger<LsnTracker>? logger = null, TimeProvider? timeProvider = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(region);
+        ArgumentNullException.ThrowIfNull(options);
+        ValidateOptionsResult validation = Validator.Validate(null, options);
+        if (validation.Failed)
+        {
+            throw new OptionsValidationException(nameof(LsnTrackerOptions), typeof(LsnTrackerOptions), validation.Failures);
+        }
+
+        Region = region;
+        _options = options;
+        _time = timeProvider ?? TimeProvider.System;
+        _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _origin = _time.GetTimestamp();
+        _timestampsPerTick = Math.Max(1, (long)(_time.TimestampFrequency * TickDuration.TotalSeconds));
+        _index = new WaiterIndex(startTick: 0);
+        _expiryTimer = _time.CreateTimer(static s => ((LsnTracker)s!).OnExpiryTick(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _reader = options.ReplicaConnectionString is null ? null : new PostgresReplayReader(options.ReplicaConnectionString, region);
+        _health = new TrackerHealth(TrackerHealthStatus.Starting, null, _time.GetUtcNow(), 0);
+        _tags = new TagList { { "orleanslsn.region", region } };
+    }
+
+    /// <summary>The region whose replica this tracker watches.</summary>
+    public string Region { get; }
+
+    /// <summary>The latest replay LSN seen (cached, never a query); <see langword="null"/> before the first successful poll or push.</summary>
+    public Lsn? LastReplay => _snapshot.Replay;
+
+    /// <summary>Whether the watched server is a primary, so that every LSN counts as replicated.</summary>
+    public bool IsPrimary => _snapshot.IsPrimary;
+
+    /// <summary>Healthy, or degraded with the last error.</summary>
+    public TrackerHealth Health => _health;
+
+    /// <summary>Waiters currently registered (awaits and notifications).</summary>
+    public int PendingWaiters
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _index.Count;
+            }
+        }
+    }
+
+    /// <summary>Starts watching the replica (no-op for a push-only tracker, or when already started).</summary>
+    public void Start()
+    {
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_reader is null || _watchLoop is not null)
+            {
+                return;
+            }
+
+            _watchLoop = Task.Run(() => WatchLoopAsync(_stopping.Token));
+        }
+
+        Log.Started(_logger, Region, _reader.Endpoint);
+    }
+
+    /// <summary>Whether the cached replay LSN has reached <paramref name="lsn"/> (always true for a primary). Never queries.</summary>
+    public bool IsReplicated(Lsn lsn) => _snapshot.Covers(lsn);
+
+    /// <summary>
+    /// Like <see cref="IsReplicated"/>, but when the cache says no it waits for one fresh poll of the replica (shared
+    /// with concurrent callers) before answering. While the replica is unreachable it answers from the cache.
+    /// </summary>
+    public async ValueTask<bool> IsReplicatedAsync(Lsn lsn, CancellationToken cancellationToken = default)
+    {
+        if (_snapshot.Covers(lsn))
+        {
+            return true;
+        }
+
+        await RefreshAsync(cancellationToken).ConfigureAwait(false);
+        return _snapshot.Covers(lsn);
+    }
+
+    /// <summary>
+    /// Waits for one poll of the replica that starts after this call (at most <see cref="LsnTrackerOptions.QueryTimeout"/>
+    /// plus the backoff in force). Returns at once for a push-only tracker.
+    /// </summary>
+    public async Task RefreshAsync(CancellationToken cancellationToken = default)
+    {
+        if (_reader is null)
+        {
+            return;
+        }
+
+        Task pending;
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            _refresh ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            pending = _refresh.Task;
+        }
+
+        Wake();
+        await pending.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Registers a wait for <paramref name="lsn"/> and awaits it: <see cref="LsnWaitOutcome.Ready"/> once the replica has
+    /// replayed it, <see cref="LsnWaitOutcome.TimedOut"/> when <paramref name="timeout"/> elapses first (never before).
+    /// Returns synchronously when the cache already covers it.
+    /// </summary>
+    /// <param name="lsn">The LSN to wait for, typically from <see cref="PrimaryLsn.GetCurrentInsertLsnAsync"/>.</param>
+    /// <param name="timeout">Default <see cref="LsnTrackerOptions.DefaultWaitTimeout"/> (3 s); must be positive and at most
+    /// <see cref="LsnTrackerOptions.MaxWaitTimeout"/>.</param>
+    /// <param name="cancellationToken">Cancels the wait: it leaves the index at once and the task throws <see cref="OperationCanceledException"/>.</param>
+    /// <exception cref="ArgumentOutOfRangeException">The timeout is not positive or exceeds the maximum.</exception>
+    public ValueTask<LsnWaitResult> RequestAndAwaitAsync(Lsn lsn, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    {
+        long timeoutTimestamps = ValidateTimeout(timeout);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<LsnWaitResult>(cancellationToken);
+        }
+
+        ReplaySnapshot snapshot = _snapshot;
+        if (snapshot.Covers(lsn))
+        {
+            return new ValueTask<LsnWaitResult>(snapshot.ReadyResult);
+        }
+
+        long now = _time.GetTimestamp();
+        var waiter = new AsyncWaiter(this, lsn, now);
+        if (TryAdd(waiter, now, timeoutTimestamps) is { } ready)
+        {
+            return new ValueTask<LsnWaitResult>(ready);
+        }
+
+        if (cancellationToken.CanBeCanceled)
+        {
+            CancellationTokenRegistration registration = cancellationToken.UnsafeRegister(
+                static (state, token) => ((AsyncWaiter)state!).Owner.Cancel((AsyncWaiter)state!, token), waiter);
+            lock (_lock)
+            {
+                if (waiter.InIndex)
+                {
+                    waiter.Registration = registration;
+                    registration = default;
+                }
+            }
+
+            // Already released, timed out or cancelled: the registration is not needed.
+            registration.Unregister();
+        }
+
+        return waiter.AsValueTask();
+    }
+
+    /// <summary>
+    /// Calls <paramref name="callback"/> once, on the thread pool: with <see cref="LsnWaitOutcome.Ready"/> when the replica
+    /// has replayed <paramref name="lsn"/> (at once if it already has), or <see cref="LsnWaitOutcome.TimedOut"/> after
+    /// <paramref name="timeout"/>. Dispose the result to withdraw the request without a call. Exceptions from the
+    /// callback are logged, never thrown into the tracker.
+    /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="callback"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The timeout is not positive or exceeds the maximum.</exception>
+    public IDisposable RequestNotification(Lsn lsn, Action<LsnWaitResult> callback, TimeSpan? timeout = null)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        long timeoutTimestamps = ValidateTimeout(timeout);
+        long now = _time.GetTimestamp();
+        var waiter = new CallbackWaiter(this, lsn, now, callback);
+        if (TryAdd(waiter, now, timeoutTimestamps) is { } ready)
+        {
+            waiter.Complete(ready);
+        }
+
+        return waiter;
+    }
+
+    /// <summary>
+    /// Subscribes to every advance of the replay LSN. The current value (if any) is delivered first; after that the newest
+    /// value wins and a slow reader never builds a queue.
+    /// </summary>
+    public LsnReplaySubscription SubscribeReplay()
+    {
+        var subscription = new LsnReplaySubscription(this);
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            _subscribers = [.. _subscribers, subscription];
+            if (_snapshot.Replay is Lsn current)
+            {
+                subscription.Publish(current);
+            }
+        }
+
+        Wake();
+        return subscription;
+    }
+
+    /// <summary>The replay LSN on every advance, newest wins (see <see cref="SubscribeReplay"/>), until cancelled or stopped.</summary>
+    public async IAsyncEnumerable<Lsn> WatchReplayAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        using LsnReplaySubscription subscription = SubscribeReplay();
+        while (await subscription.Updates.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (subscription.Updates.TryRead(out Lsn lsn))
+            {
+                yield return lsn;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Accepts a replay position learned elsewhere (for example from the replication pump, or a replica that pushes its
+    /// progress). Positions only move forward here; the value must be one the region's replica has really replayed.
+    /// </summary>
+    public void ReportReplay(Lsn replay)
+    {
+        Waiter? released;
+        ReplaySnapshot next;
+        lock (_lock)
+        {
+            ReplaySnapshot current = _snapshot;
+            if (_disposed || current.IsPrimary || (current.Replay is Lsn known && replay <= known))
+            {
+                return;
+            }
+
+            next = new ReplaySnapshot(false, replay);
+            _snapshot = next;
+            released = _index.ReleaseUpTo(replay);
+            PublishLocked(replay);
+        }
+
+        CompleteAll(released, next.ReadyResult, "ready");
+    }
+
+    /// <summary>Stops watching, times out every pending waiter and completes every subscription.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        Task? loop;
+        Waiter? pending;
+        LsnReplaySubscription[] subscribers;
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            loop = _watchLoop;
+            pending = _index.ReleaseAll();
+            subscribers = _subscribers;
+            _subscribers = [];
+            _refresh?.TrySetResult();
+            _refresh = null;
+        }
+
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        if (loop is not null)
+        {
+            await loop.ConfigureAwait(false);
+        }
+
+        await _expiryTimer.DisposeAsync().ConfigureAwait(false);
+        CompleteAll(pending, new LsnWaitResult(LsnWaitOutcome.TimedOut, _snapshot.Replay), "timed_out");
+        foreach (LsnReplaySubscription subscription in subscribers)
+        {
+            subscription.Complete();
+        }
+
+        if (_reader is not null)
+        {
+            await _reader.DisposeAsync().ConfigureAwait(false);
+        }
+
+        _health = new TrackerHealth(TrackerHealthStatus.Stopped, null, _time.GetUtcNow(), 0);
+        _stopping.Dispose();
+        _wake.Dispose();
+        Log.Stopped(_logger, Region);
+    }
+
+    internal void Unsubscribe(LsnReplaySubscription subscription)
+    {
+        lock (_lock)
+        {
+            int i = Array.IndexOf(_subscribers, subscription);
+            if (i >= 0)
+            {
+                _subscribers = [.. _subscribers[..i], .. _subscribers[(i + 1)..]];
+            }
+        }
+    }
+
+    /// <summary>Withdraws a notification request without calling it back.</summary>
+    internal void Withdraw(Waiter waiter)
+    {
+        lock (_lock)
+        {
+            if (!_index.Remove(waiter))
+            {
+                return;
+            }
+        }
+
+        TrackerMetrics.PendingWaiters.Add(-1, _tags);
+        RecordFinished(1, "cancelled");
+    }
+
+    internal void OnCallbackFailed(Exception exception) => Log.CallbackFailed(_logger, Region, exception);
+
+    private void Cancel(AsyncWaiter waiter, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            if (!_index.Remove(waiter))
+            {
+                return;
+            }
+        }
+
+        TrackerMetrics.PendingWaiters.Add(-1, _tags);
+        RecordFinished(1, "cancelled");
+        waiter.CompleteCanceled(cancellationToken);
+    }
+
+    /// <summary>Adds the waiter unless the replay LSN already covers it; then returns the ready result instead.</summary>
+    private LsnWaitResult? TryAdd(Waiter waiter, long now, long timeoutTimestamps)
+    {
+        bool firstWaiter;
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            ReplaySnapshot snapshot = _snapshot;
+            if (snapshot.Covers(waiter.Target))
+            {
+                return snapshot.ReadyResult;
+            }
+
+            long nowTick = (now - _origin) / _timestampsPerTick;
+            if (_index.Count == 0)
+            {
+                // Nothing is pending, so no slot needs visiting between the last expiry pass and now.
+                _index.ResetClock(nowTick);
+            }
+
+            // Round the deadline up to a whole tick: the wheel then never fires before the timeout has elapsed.
+            long deadlineTick = (now - _origin + timeoutTimestamps + _timestampsPerTick - 1) / _timestampsPerTick;
+            _index.Add(waiter, deadlineTick);
+            firstWaiter = _index.Count == 1;
+            if (!_expiryTimerRunning)
+            {
+                _expiryTimerRunning = true;
+                _expiryTimer.Change(TickDuration, TickDuration);
+            }
+        }
+
+        TrackerMetrics.PendingWaiters.Add(1, _tags);
+        if (firstWaiter)
+        {
+            // Switch the watch loop from idle to active polling now rather than at the end of its idle sleep.
+            Wake();
+        }
+
+        return null;
+    }
+
+    private void OnExpiryTick()
+    {
+        Waiter? expired;
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            long nowTick = (_time.GetTimestamp() - _origin) / _timestampsPerTick;
+            expired = _index.ExpireUpTo(nowTick);
+            if (_index.Count == 0 && _expiryTimerRunning)
+            {
+                _expiryTimerRunning = false;
+                _expiryTimer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            }
+        }
+
+        if (expired is not null)
+        {
+            CompleteAll(expired, new LsnWaitResult(LsnWaitOutcome.TimedOut, _snapshot.Replay), "timed_out");
+        }
+    }
+
+    private async Task WatchLoopAsync(CancellationToken stopping)
+    {
+        Debug.Assert(_reader is not null, "only a tracker with a replica runs the watch loop");
+        int failures = 0;
+        TimeSpan backoff = _options.ReconnectInitialDelay;
+        using var pollTimeout = new CancellationTokenSource();
+        while (!stopping.IsCancellationRequested)
+        {
+            TaskCompletionSource? refresh;
+            lock (_lock)
+            {
+                refresh = _refresh;
+                _refresh = null;
+            }
+
+            bool reconnecting = !_reader.IsOpen;
+            try
+            {
+                if (!pollTimeout.TryReset())
+                {
+                    throw new UnreachableException("the poll timeout source is only cancelled by its own timer and reset before reuse");
+                }
+
+                pollTimeout.CancelAfter(_options.QueryTimeout);
+                using CancellationTokenRegistration link = stopping.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), pollTimeout);
+                ReplayPosition position = await _reader.ReadAsync(pollTimeout.Token).ConfigureAwait(false);
+                TrackerMetrics.Polls.Add(1, _tags);
+                Apply(position, reconnecting);
+                if (_health.Status != TrackerHealthStatus.Healthy)
+                {
+                    _health = new TrackerHealth(TrackerHealthStatus.Healthy, null, _time.GetUtcNow(), 0);
+                    Log.Healthy(_logger, Region, position.Lsn?.ToString() ?? "none", failures);
+                }
+
+                failures = 0;
+                backoff = _options.ReconnectInitialDelay;
+                refresh?.TrySetResult();
+            }
+#pragma warning disable CA1031 // Whatever the replica or driver throws, the tracker must survive and retry.
+            catch (Exception ex) when (!stopping.IsCancellationRequested)
+#pragma warning restore CA1031
+            {
+                failures++;
+                TrackerMetrics.PollErrors.Add(1, _tags);
+                TrackerMetrics.Polls.Add(1, _tags);
+                await _reader.ResetAsync().ConfigureAwait(false);
+                refresh?.TrySetResult();
+
+                TimeSpan delay = Jitter(backoff);
+                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, _options.ReconnectMaxDelay.Ticks));
+                string error = Describe(ex, pollTimeout.IsCancellationRequested);
+                bool wasDegraded = _health.Status == TrackerHealthStatus.Degraded;
+                _health = new TrackerHealth(
+                    TrackerHealthStatus.Degraded, error, wasDegraded ? _health.Since : _time.GetUtcNow(), failures);
+                if (wasDegraded)
+                {
+                    Log.PollFailed(_logger, Region, failures, (long)delay.TotalMilliseconds, error);
+                }
+                else
+                {
+                    Log.Degraded(_logger, Region, (long)delay.TotalMilliseconds, error);
+                }
+
+                try
+                {
+                    await Task.Delay(delay, _time, stopping).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+
+                continue;
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+
+            try
+            {
+                await WaitForNextPollAsync(stopping).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+    }
+
+    private async Task WaitForNextPollAsync(CancellationToken stopping)
+    {
+        TimeSpan interval;
+        lock (_lock)
+        {
+            if (_refresh is not null)
+            {
+                return;
+            }
+
+            interval = _index.Count > 0 ? _options.ActivePollInterval
+                : _subscribers.Length > 0 ? _options.WatchPollInterval
+                : _options.IdlePollInterval;
+        }
+
+        if (interval == TimeSpan.Zero)
+        {
+            return;
+        }
+
+        await _wake.WaitAsync(interval, stopping).ConfigureAwait(false);
+    }
+
+    private void Apply(ReplayPosition position, bool afterReconnect)
+    {
+        Waiter? released = null;
+        ReplaySnapshot next;
+        ReplaySnapshot previous;
+        lock (_lock)
+        {
+            previous = _snapshot;
+            if (position.IsPrimary)
+            {
+                next = new ReplaySnapshot(true, position.Lsn);
+                released = _index.ReleaseAll();
+            }
+            else if (position.Lsn is Lsn replay)
+            {
+                // Only a fresh connection may move the position back: the replica restarted or was replaced, and what
+                // it shows now is what a reader will see.
+                bool advance = previous.IsPrimary || previous.Replay is not Lsn known || replay > known ||
+                    (afterReconnect && replay < known);
+                if (!advance)
+                {
+                    return;
+                }
+
+                next = new ReplaySnapshot(false, replay);
+                released = _index.ReleaseUpTo(replay);
+            }
+            else
+            {
+                if (!previous.IsPrimary && !afterReconnect)
+                {
+                    return;
+                }
+
+                next = ReplaySnapshot.Unknown;
+            }
+
+            _snapshot = next;
+            if (next.Replay is Lsn published && published != previous.Replay)
+            {
+                PublishLocked(published);
+            }
+        }
+
+        if (next.IsPrimary && !previous.IsPrimary)
+        {
+            Log.PrimaryDetected(_logger, Region, _reader!.Endpoint);
+        }
+        else if (!next.IsPrimary && next.Replay < previous.Replay && !previous.IsPrimary)
+        {
+            Log.ReplayWentBack(_logger, Region, next.Replay?.ToString() ?? "none", previous.Replay?.ToString() ?? "none");
+        }
+
+        CompleteAll(released, next.ReadyResult, "ready");
+    }
+
+    private void PublishLocked(Lsn replay)
+    {
+        foreach (LsnReplaySubscription subscription in _subscribers)
+        {
+            subscription.Publish(replay);
+        }
+    }
+
+    private void CompleteAll(Waiter? head, LsnWaitResult result, string outcome)
+    {
+        if (head is null)
+        {
+            return;
+        }
+
+        long now = TrackerMetrics.WaitDuration.Enabled ? _time.GetTimestamp() : 0;
+        int count = 0;
+        while (head is not null)
+        {
+            Waiter next = head.Right!;
+            head.Right = null;
+            if (now != 0)
+            {
+                TrackerMetrics.WaitDuration.Record(_time.GetElapsedTime(head.StartTimestamp, now).TotalSeconds, _tags);
+            }
+
+            head.Complete(result);
+            count++;
+            head = next;
+        }
+
+        TrackerMetrics.PendingWaiters.Add(-count, _tags);
+        RecordFinished(count, outcome);
+    }
+
+    private void RecordFinished(int count, string outcome)
+    {
+        if (TrackerMetrics.Waits.Enabled)
+        {
+            TagList tags = _tags;
+            tags.Add("orleanslsn.outcome", outcome);
+            TrackerMetrics.Waits.Add(count, tags);
+        }
+    }
+
+    private long ValidateTimeout(TimeSpan? timeout)
+    {
+        TimeSpan value = timeout ?? _options.DefaultWaitTimeout;
+        if (value <= TimeSpan.Zero || value > _options.MaxWaitTimeout)
+        {
+            throw new ArgumentOutOfRangeException(
+                nameof(timeout), value, $"The wait timeout must be positive and at most {_options.MaxWaitTimeout} (LsnTrackerOptions.MaxWaitTimeout).");
+        }
+
+        return (long)(value.TotalSeconds * _time.TimestampFrequency);
+    }
+
+    private void Wake()
+    {
+        if (_wake.CurrentCount != 0)
+        {
+            return;
+        }
+
+        try
+        {
+            _wake.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // Another caller woke the loop first.
+        }
+        catch (ObjectDisposedException)
+        {
+            // Stopped.
+        }
+    }
+
+    private static TimeSpan Jitter(TimeSpan delay) =>
+        TimeSpan.FromTicks((long)(delay.Ticks * (0.8 + (Random.Shared.NextDouble() * 0.4))));
+
+    private string Describe(Exception ex, bool timedOut)
+    {
+        if (timedOut && ex is OperationCanceledException or Npgsql.NpgsqlException { InnerException: TimeoutException or OperationCanceledException })
+        {
+            return $"the replica did not answer within {_options.QueryTimeout.TotalMilliseconds:0} ms";
+        }
+
+        // Npgsql 10.0.0 can surface a connection the server dropped as a NullReferenceException from its reader.
+        string kind = ex is NullReferenceException ? "connection lost (NullReferenceException from the driver)" : ex.GetType().Name;
+        return $"{kind}: {ex.Message}";
+    }
+
+    /// <summary>An immutable view of what the tracker knows about its replica.</summary>
+    private sealed class ReplaySnapshot
+    {
+        internal static readonly ReplaySnapshot Unknown = new(false, null);
+
+        internal ReplaySnapshot(bool isPrimary, Lsn? replay)
+        {
+            IsPrimary = isPrimary;
+            Replay = replay;
+            ReadyResult = new LsnWaitResult(LsnWaitOutcome.Ready, replay);
+        }
+
+        internal bool IsPrimary { get; }
+
+        internal Lsn? Replay { get; }
+
+        /// <summary>Shared by every waiter this snapshot releases, so a release allocates no result per waiter.</summary>
+        internal LsnWaitResult ReadyResult { get; }
+
+        internal bool Covers(Lsn lsn) => IsPrimary || (Replay is Lsn replay && replay >= lsn);
+    }
+}

@@ -1,0 +1,43 @@
+namespace OrleansLsn.Tracking;
+
+/// <summary>Settings of one <see cref="LsnTracker"/>. Defaults suit a replica on the same LAN.</summary>
+public sealed class LsnTrackerOptions
+{
+    /// <summary>
+    /// Connection string of the region's replica (a hot standby, or a primary: then every LSN counts as replicated).
+    /// <see langword="null"/> makes a push-only tracker that learns positions only from <see cref="LsnTracker.ReportReplay"/>.
+    /// The tracker opens exactly one connection from it, whatever the number of waiters. It is never logged.
+    /// </summary>
+    public string? ReplicaConnectionString { get; set; }
+
+    /// <summary>Timeout of a wait that does not give one. Default 3 s.</summary>
+    public TimeSpan DefaultWaitTimeout { get; set; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>Largest timeout a wait may ask for; larger ones are rejected as a caller error. Default 10 min.</summary>
+    public TimeSpan MaxWaitTimeout { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// Spacing of replica polls while waiters are pending. Default 1 ms: a waiter is released within about 1 ms plus one
+    /// round trip of the replica's actual replay. <see cref="TimeSpan.Zero"/> polls back to back (lowest latency,
+    /// one busy backend on the replica).
+    /// </summary>
+    public TimeSpan ActivePollInterval { get; set; } = TimeSpan.FromMilliseconds(1);
+
+    /// <summary>Spacing of polls while only replay subscribers (no waiters) are interested. Default 10 ms.</summary>
+    public TimeSpan WatchPollInterval { get; set; } = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>
+    /// Spacing of polls with nobody waiting or subscribed, to keep <see cref="LsnTracker.LastReplay"/> and health fresh.
+    /// Default 1 s; <see cref="Timeout.InfiniteTimeSpan"/> stops polling entirely while idle (a new waiter wakes it).
+    /// </summary>
+    public TimeSpan IdlePollInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>A poll that takes longer counts as a failure (slow or hung replica). Default 2 s.</summary>
+    public TimeSpan QueryTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>First delay before reconnecting after a failure; it doubles per failure. Default 50 ms.</summary>
+    public TimeSpan ReconnectInitialDelay { get; set; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>Cap of the reconnect delay. Default 5 s.</summary>
+    public TimeSpan ReconnectMaxDelay { get; set; } = TimeSpan.FromSeconds(5);
+}

@@ -1,0 +1,26 @@
+using System.Diagnostics.Metrics;
+
+namespace OrleansLsn.Tracking;
+
+/// <summary>The tracker's instruments (meter <c>OrleansLsn.Tracker</c>), tagged with <c>orleanslsn.region</c>.</summary>
+internal static class TrackerMetrics
+{
+    internal const string MeterName = "OrleansLsn.Tracker";
+
+    internal static readonly Meter Meter = new(MeterName, "1.0");
+
+    internal static readonly Counter<long> Waits = Meter.CreateCounter<long>(
+        "orleanslsn.tracker.waits", "{wait}", "Waits finished, tagged by outcome (ready, timed_out, cancelled).");
+
+    internal static readonly Histogram<double> WaitDuration = Meter.CreateHistogram<double>(
+        "orleanslsn.tracker.wait.duration", "s", "Time from registering a wait to its release or timeout.");
+
+    internal static readonly Counter<long> Polls = Meter.CreateCounter<long>(
+        "orleanslsn.tracker.polls", "{query}", "Replay position queries sent to the replica.");
+
+    internal static readonly Counter<long> PollErrors = Meter.CreateCounter<long>(
+        "orleanslsn.tracker.poll.errors", "{error}", "Failed connection attempts and replay position queries.");
+
+    internal static readonly UpDownCounter<long> PendingWaiters = Meter.CreateUpDownCounter<long>(
+        "orleanslsn.tracker.waiters.pending", "{waiter}", "Waiters currently registered.");
+}
