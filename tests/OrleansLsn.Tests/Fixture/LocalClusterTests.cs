@@ -67,6 +67,24 @@ public sealed class LocalClusterTests(PostgresFixture fixture)
             () => $"after SIGKILL of the owner: postmaster {postmasterPid} alive={ProcessExists(postmasterPid)}, folder {dir} exists={Directory.Exists(dir)}");
     }
 
+    [Fact]
+    public async Task Start_SweepsFolderLeftByDeadProcess()
+    {
+        // What a crashed run leaves when even its reaper died: a folder whose owner marker names a dead process.
+        CancellationToken ct = TestContext.Current.CancellationToken;
+        string root = Path.Combine(Path.GetTempPath(), "orleanslsn-pg");
+        Directory.CreateDirectory(root);
+        string abandoned = Path.Combine(root, $"crashed-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(Path.Combine(abandoned, "primary", "data"));
+        // PID 0 is never a user process, so this owner is certainly gone.
+        File.WriteAllText(Path.Combine(abandoned, "owner"), "0 12345");
+
+        LocalPostgresCluster cluster = await LocalPostgresCluster.StartAsync(new LocalPostgresOptions { Name = "sweep", WithStandby = false }, ct);
+        await cluster.DisposeAsync();
+
+        Assert.False(Directory.Exists(abandoned), $"abandoned folder {abandoned} should have been swept");
+    }
+
     internal static bool ProcessExists(int pid)
     {
         // A zombie (state Z) has exited; only its parent has not reaped it yet.
