@@ -73,7 +73,8 @@ public sealed partial class LsnTracker : IAsyncDisposable
         _index = new WaiterIndex(startTick: 0);
         _expiryTimer = _time.CreateTimer(static s => ((LsnTracker)s!).OnExpiryTick(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         _reader = options.ReplicaConnectionString is null ? null : new PostgresReplayReader(options.ReplicaConnectionString, region);
-        _health = new TrackerHealth(TrackerHealthStatus.Starting, null, _time.GetUtcNow(), 0);
+        // A push-only tracker has no replica that could fail, so it is healthy from the start.
+        _health = new TrackerHealth(_reader is null ? TrackerHealthStatus.Healthy : TrackerHealthStatus.Starting, null, _time.GetUtcNow(), 0);
         _tags = new TagList { { "orleanslsn.region", region } };
     }
 
@@ -452,88 +453,97 @@ public sealed partial class LsnTracker : IAsyncDisposable
         Debug.Assert(_reader is not null, "only a tracker with a replica runs the watch loop");
         int failures = 0;
         TimeSpan backoff = _options.ReconnectInitialDelay;
-        using var pollTimeout = new CancellationTokenSource();
-        while (!stopping.IsCancellationRequested)
+        var pollTimeout = new CancellationTokenSource();
+        try
         {
-            TaskCompletionSource? refresh;
-            lock (_lock)
+            while (!stopping.IsCancellationRequested)
             {
-                refresh = _refresh;
-                _refresh = null;
-            }
-
-            bool reconnecting = !_reader.IsOpen;
-            try
-            {
-                if (!pollTimeout.TryReset())
+                TaskCompletionSource? refresh;
+                lock (_lock)
                 {
-                    throw new UnreachableException("the poll timeout source is only cancelled by its own timer and reset before reuse");
+                    refresh = _refresh;
+                    _refresh = null;
                 }
 
-                pollTimeout.CancelAfter(_options.QueryTimeout);
-                using CancellationTokenRegistration link = stopping.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), pollTimeout);
-                ReplayPosition position = await _reader.ReadAsync(pollTimeout.Token).ConfigureAwait(false);
-                TrackerMetrics.Polls.Add(1, _tags);
-                Apply(position, reconnecting);
-                if (_health.Status != TrackerHealthStatus.Healthy)
+                bool reconnecting = !_reader.IsOpen;
+                try
                 {
-                    _health = new TrackerHealth(TrackerHealthStatus.Healthy, null, _time.GetUtcNow(), 0);
-                    Log.Healthy(_logger, Region, position.Lsn?.ToString() ?? "none", failures);
-                }
+                    if (!pollTimeout.TryReset())
+                    {
+                        // The previous poll timed out; a cancelled source cannot be reused.
+                        pollTimeout.Dispose();
+                        pollTimeout = new CancellationTokenSource();
+                    }
 
-                failures = 0;
-                backoff = _options.ReconnectInitialDelay;
-                refresh?.TrySetResult();
-            }
-#pragma warning disable CA1031 // Whatever the replica or driver throws, the tracker must survive and retry.
-            catch (Exception ex) when (!stopping.IsCancellationRequested)
-#pragma warning restore CA1031
-            {
-                failures++;
-                TrackerMetrics.PollErrors.Add(1, _tags);
-                TrackerMetrics.Polls.Add(1, _tags);
-                await _reader.ResetAsync().ConfigureAwait(false);
-                refresh?.TrySetResult();
+                    pollTimeout.CancelAfter(_options.QueryTimeout);
+                    using CancellationTokenRegistration link = stopping.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), pollTimeout);
+                    ReplayPosition position = await _reader.ReadAsync(pollTimeout.Token).ConfigureAwait(false);
+                    TrackerMetrics.Polls.Add(1, _tags);
+                    Apply(position, reconnecting);
+                    if (_health.Status != TrackerHealthStatus.Healthy)
+                    {
+                        _health = new TrackerHealth(TrackerHealthStatus.Healthy, null, _time.GetUtcNow(), 0);
+                        Log.Healthy(_logger, Region, position.Lsn?.ToString() ?? "none", failures);
+                    }
 
-                TimeSpan delay = Jitter(backoff);
-                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, _options.ReconnectMaxDelay.Ticks));
-                string error = Describe(ex, pollTimeout.IsCancellationRequested);
-                bool wasDegraded = _health.Status == TrackerHealthStatus.Degraded;
-                _health = new TrackerHealth(
-                    TrackerHealthStatus.Degraded, error, wasDegraded ? _health.Since : _time.GetUtcNow(), failures);
-                if (wasDegraded)
-                {
-                    Log.PollFailed(_logger, Region, failures, (long)delay.TotalMilliseconds, error);
+                    failures = 0;
+                    backoff = _options.ReconnectInitialDelay;
+                    refresh?.TrySetResult();
                 }
-                else
+    #pragma warning disable CA1031 // Whatever the replica or driver throws, the tracker must survive and retry.
+                catch (Exception ex) when (!stopping.IsCancellationRequested)
+    #pragma warning restore CA1031
                 {
-                    Log.Degraded(_logger, Region, (long)delay.TotalMilliseconds, error);
+                    failures++;
+                    TrackerMetrics.PollErrors.Add(1, _tags);
+                    TrackerMetrics.Polls.Add(1, _tags);
+                    await _reader.ResetAsync().ConfigureAwait(false);
+                    refresh?.TrySetResult();
+
+                    TimeSpan delay = Jitter(backoff);
+                    backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, _options.ReconnectMaxDelay.Ticks));
+                    string error = Describe(ex, pollTimeout.IsCancellationRequested);
+                    bool wasDegraded = _health.Status == TrackerHealthStatus.Degraded;
+                    _health = new TrackerHealth(
+                        TrackerHealthStatus.Degraded, error, wasDegraded ? _health.Since : _time.GetUtcNow(), failures);
+                    if (wasDegraded)
+                    {
+                        Log.PollFailed(_logger, Region, failures, (long)delay.TotalMilliseconds, error);
+                    }
+                    else
+                    {
+                        Log.Degraded(_logger, Region, (long)delay.TotalMilliseconds, error);
+                    }
+
+                    try
+                    {
+                        await Task.Delay(delay, _time, stopping).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        break;
+                    }
+
+                    continue;
+                }
+                catch (Exception) when (stopping.IsCancellationRequested)
+                {
+                    break;
                 }
 
                 try
                 {
-                    await Task.Delay(delay, _time, stopping).ConfigureAwait(false);
+                    await WaitForNextPollAsync(stopping).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException)
                 {
                     break;
                 }
-
-                continue;
             }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
-
-            try
-            {
-                await WaitForNextPollAsync(stopping).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
+        }
+        finally
+        {
+            pollTimeout.Dispose();
         }
     }
 

@@ -24,6 +24,9 @@ internal sealed class PostgresReplayReader : IAsyncDisposable
             // One long-lived connection: a pool would only hide a broken socket after a server restart.
             Pooling = false,
             ApplicationName = $"orleanslsn-tracker:{region}",
+            // On a poll timeout, drop the connection at once instead of waiting for the server to answer the cancel
+            // request: a hung server would not answer it, and the loop reconnects anyway.
+            CancellationTimeout = -1,
         };
         _connectionString = builder.ConnectionString;
         Endpoint = $"{builder.Host}:{builder.Port}/{builder.Database}";

@@ -173,6 +173,37 @@ public sealed class LsnTrackerPostgresTests(PostgresFixture fixture) : TrackerPo
         Assert.InRange(sw.Elapsed, TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(5));
         Assert.True(tracker.Health.ConsecutiveFailures >= 1);
     }
+    [Fact]
+    public async Task HungReplica_TimesOutPolls_Degrades_AndRecoversWhenItAnswersAgain()
+    {
+        var standby = new Npgsql.NpgsqlConnectionStringBuilder(Fixture.StandbyConnectionString);
+        await using var proxy = new TcpFaultProxy(standby.Host!, standby.Port);
+        standby.Port = proxy.Port;
+        standby.Timeout = 1;
+        await using LsnTracker tracker = StartTracker(standby.ConnectionString, o => o.QueryTimeout = TimeSpan.FromMilliseconds(300));
+        await tracker.RefreshAsync(Ct);
+        Assert.True(tracker.Health.IsHealthy, $"before the fault: {tracker.Health}");
+        Lsn replay = tracker.LastReplay!.Value;
+
+        // The replica stops answering: connections stay open but nothing comes back.
+        proxy.Freeze();
+        Task<LsnWaitResult> blocked = tracker.RequestAndAwaitAsync(replay + 1, TimeSpan.FromMilliseconds(500), Ct).AsTask();
+        LsnWaitResult timedOut = await Wait.ForAsync(blocked, TimeSpan.FromSeconds(10), "wait while the replica hangs");
+        Assert.Equal(LsnWaitOutcome.TimedOut, timedOut.Outcome);
+        await Wait.UntilAsync(() => tracker.Health.Status == TrackerHealthStatus.Degraded, TimeSpan.FromSeconds(10),
+            () => $"expected Degraded while the replica hangs, actual {tracker.Health}", Ct);
+        Assert.Contains("did not answer", tracker.Health.LastError ?? "", StringComparison.Ordinal);
+        await Wait.UntilAsync(() => tracker.Health.ConsecutiveFailures >= 3, TimeSpan.FromSeconds(20),
+            () => $"expected repeated failed polls while hung, actual {tracker.Health}", Ct);
+
+        // It answers again: the tracker reconnects by itself and releases a waiter for the current position.
+        proxy.Thaw();
+        proxy.DropConnections();
+        Task<LsnWaitResult> afterRecovery = tracker.RequestAndAwaitAsync(replay, TimeSpan.FromSeconds(30), Ct).AsTask();
+        Assert.Equal(LsnWaitOutcome.Ready, (await Wait.ForAsync(afterRecovery, TimeSpan.FromSeconds(30), "release after recovery")).Outcome);
+        await Wait.UntilAsync(() => tracker.Health.IsHealthy, TimeSpan.FromSeconds(20),
+            () => $"expected Healthy after the replica answers again, actual {tracker.Health}", Ct);
+    }
 }
 
 [Collection(StandbyControlCollection.Name)]
