@@ -1,1 +1,24 @@
-class P{static void Main(){}}
+using System.CommandLine;
+using OrleansLsn.Bench.Tracker;
+using Spectre.Console;
+
+namespace OrleansLsn.Bench;
+
+/// <summary>Entry point: one sub-command per area (<c>tracker</c>, later <c>replication</c> and <c>runtime</c>).</summary>
+internal static class Program
+{
+    private static async Task<int> Main(string[] args)
+    {
+        if (Console.IsOutputRedirected)
+        {
+            // Spectre.Console falls back to 80 columns when redirected, which wraps the results table.
+            AnsiConsole.Profile.Width = 180;
+        }
+
+        var root = new RootCommand(
+            "OrleansLsn benchmarks. Each command runs every scenario of its area on one primary and standby, prints a " +
+            "results table and writes <output>/<area>.json. The exit code is non-zero if any scenario failed to measure.");
+        root.Subcommands.Add(TrackerCommand.Create());
+        return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
+    }
+}

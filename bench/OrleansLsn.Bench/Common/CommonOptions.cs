@@ -1,0 +1,50 @@
+using System.CommandLine;
+
+namespace OrleansLsn.Bench.Common;
+
+/// <summary>The options every benchmark command takes: <c>--quick</c>, <c>--output</c>, <c>--primary</c>, <c>--standby</c>.</summary>
+internal sealed class CommonOptions
+{
+    public Option<bool> Quick { get; } = new("--quick")
+    {
+        Description = "Shorter run (fewer samples, shorter windows) for smoke testing; the figures are noisier.",
+    };
+
+    public Option<string?> Output { get; } = new("--output")
+    {
+        Description = "Folder for the results JSON. Default: bench/results under the repository root (the folder with OrleansLsn.sln).",
+        DefaultValueFactory = _ => null,
+    };
+
+    public Option<string?> Primary { get; } = new("--primary")
+    {
+        Description = "Connection string of an existing primary (with --standby). Default: start a throw-away local primary and standby.",
+    };
+
+    public Option<string?> Standby { get; } = new("--standby")
+    {
+        Description = "Connection string of an existing hot standby of --primary.",
+    };
+
+    public void AddTo(Command command)
+    {
+        command.Options.Add(Quick);
+        command.Options.Add(Output);
+        command.Options.Add(Primary);
+        command.Options.Add(Standby);
+    }
+
+    /// <exception cref="ArgumentException">Only one of --primary and --standby was given.</exception>
+    public BenchSettings Read(ParseResult result)
+    {
+        string? primary = result.GetValue(Primary);
+        string? standby = result.GetValue(Standby);
+        if (string.IsNullOrWhiteSpace(primary) != string.IsNullOrWhiteSpace(standby))
+        {
+            throw new ArgumentException("Give both --primary and --standby, or neither (then a local primary and standby are started).");
+        }
+
+        string output = result.GetValue(Output) is { Length: > 0 } given ? Path.GetFullPath(given) : RepoRoot.DefaultResultsDirectory();
+        return new BenchSettings(result.GetValue(Quick), output, primary, standby);
+    }
+}

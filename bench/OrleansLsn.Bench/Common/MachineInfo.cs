@@ -1,0 +1,73 @@
+using System.Diagnostics;
+using System.Runtime;
+using System.Runtime.InteropServices;
+using System.Text.Json.Nodes;
+using Npgsql;
+
+namespace OrleansLsn.Bench.Common;
+
+/// <summary>What the figures were measured on.</summary>
+internal static class MachineInfo
+{
+    public static async Task<JsonObject> CollectAsync(string primary, string standby, CancellationToken cancellationToken)
+    {
+        return new JsonObject
+        {
+            ["processor_count"] = Environment.ProcessorCount,
+            ["cpu_model"] = ReadCpuModel(),
+            ["os"] = RuntimeInformation.OSDescription,
+            ["architecture"] = RuntimeInformation.OSArchitecture.ToString(),
+            ["dotnet"] = RuntimeInformation.FrameworkDescription,
+            ["memory_bytes"] = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes,
+            ["server_gc"] = GCSettings.IsServerGC,
+            ["gc_latency_mode"] = GCSettings.LatencyMode.ToString(),
+            ["timer_period_ms"] = Math.Round(await MeasureTimerPeriodAsync(cancellationToken).ConfigureAwait(false), 3),
+            ["postgresql_primary"] = await ServerVersionAsync(primary, cancellationToken).ConfigureAwait(false),
+            ["postgresql_standby"] = await ServerVersionAsync(standby, cancellationToken).ConfigureAwait(false),
+        };
+    }
+
+    /// <summary>
+    /// The mean duration of <c>Task.Delay(1 ms)</c>: .NET timers fire on the runtime's tick, which on Linux is the coarse
+    /// monotonic clock (the kernel tick), so every timer-driven interval, the tracker's poll interval included, is
+    /// rounded up to it.
+    /// </summary>
+    public static async Task<double> MeasureTimerPeriodAsync(CancellationToken cancellationToken)
+    {
+        const int Rounds = 50;
+        long start = Stopwatch.GetTimestamp();
+        for (int i = 0; i < Rounds; i++)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(1), cancellationToken).ConfigureAwait(false);
+        }
+
+        return Stopwatch.GetElapsedTime(start).TotalMilliseconds / Rounds;
+    }
+
+    private static string ReadCpuModel()
+    {
+        const string CpuInfo = "/proc/cpuinfo";
+        if (!File.Exists(CpuInfo))
+        {
+            return "unknown (no /proc/cpuinfo)";
+        }
+
+        foreach (string line in File.ReadLines(CpuInfo))
+        {
+            if (line.StartsWith("model name", StringComparison.Ordinal) && line.IndexOf(':', StringComparison.Ordinal) is int colon and >= 0)
+            {
+                return line[(colon + 1)..].Trim();
+            }
+        }
+
+        return "unknown (no model name in /proc/cpuinfo)";
+    }
+
+    private static async Task<string> ServerVersionAsync(string connectionString, CancellationToken cancellationToken)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand("show server_version", connection);
+        return (string)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+    }
+}

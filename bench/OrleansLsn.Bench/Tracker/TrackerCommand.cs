@@ -1,0 +1,117 @@
+using System.CommandLine;
+using OrleansLsn.Bench.Common;
+using Spectre.Console;
+
+namespace OrleansLsn.Bench.Tracker;
+
+/// <summary>The <c>tracker</c> command: every tracker scenario in one run on one primary and standby.</summary>
+internal static class TrackerCommand
+{
+    private delegate Task Scenario(TrackerBenchContext context, BenchReport report, CancellationToken cancellationToken);
+
+    public static Command Create()
+    {
+        var common = new CommonOptions();
+        var samples = new Option<int?>("--samples")
+        {
+            Description = "Wake-latency samples per side (tracker, limit, tight tracker, busy tracker). Default 2000, or 150 with --quick.",
+        };
+        var command = new Command("tracker", "LSN tracker: wake latency, standby load and waiter cost; writes tracker.json.");
+        common.AddTo(command);
+        command.Options.Add(samples);
+        command.SetAction(async (ParseResult result, CancellationToken cancellationToken) =>
+        {
+            BenchSettings settings;
+            int sampleCount;
+            try
+            {
+                settings = common.Read(result);
+                sampleCount = result.GetValue(samples) ?? (settings.Quick ? 150 : 2000);
+                if (sampleCount < 10)
+                {
+                    throw new ArgumentException("--samples must be at least 10.");
+                }
+            }
+            catch (Exception ex) when (ex is ArgumentException or InvalidOperationException)
+            {
+                AnsiConsole.MarkupLine($"[red]{Markup.Escape(ex.Message)}[/]");
+                return 2;
+            }
+
+            try
+            {
+                return await RunAsync(settings, sampleCount, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                AnsiConsole.MarkupLine("[yellow]Cancelled.[/]");
+                return 130;
+            }
+#pragma warning disable CA1031 // Setting up the servers failed: report it and exit non-zero.
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                AnsiConsole.MarkupLine("[red]The benchmark could not run:[/]");
+                AnsiConsole.WriteException(ex, ExceptionFormats.ShortenEverything);
+                return 1;
+            }
+        });
+        return command;
+    }
+
+    private static async Task<int> RunAsync(BenchSettings settings, int samples, CancellationToken cancellationToken)
+    {
+        var report = new BenchReport("tracker", settings.Quick);
+        var scenarios = new (string Name, Scenario Run)[]
+        {
+            ("wake latency", WakeLatencyScenario.RunAsync),
+            ("standby load", StandbyLoadScenario.RunAsync),
+            ("waiter memory", WaiterMemoryScenario.RunAsync),
+            ("waiter throughput", WaiterThroughputScenario.RunAsync),
+        };
+
+        AnsiConsole.MarkupLine("[grey]Starting the primary and standby…[/]");
+        await using (PostgresTargets targets = await PostgresTargets.OpenAsync(settings, "bench", cancellationToken).ConfigureAwait(false))
+        {
+            report.Machine = await MachineInfo.CollectAsync(targets.Primary, targets.Standby, cancellationToken).ConfigureAwait(false);
+            report.Note($"Servers: {targets.Description}. Every scenario ran in this one process, one after the other, on the same primary and standby.");
+            double timerPeriod = (double)report.Machine["timer_period_ms"]!;
+            report.Note(
+                $"Timer granularity: Task.Delay(1 ms) took {Format.Number(timerPeriod, "0.00")} ms on average here (machine.timer_period_ms). .NET timers " +
+                "fire on the runtime's millisecond tick, which on Linux comes from the coarse monotonic clock (kernel tick), so the tracker's 1 ms " +
+                $"ActivePollInterval really spaces polls about {Format.Number(timerPeriod, "0.0")} ms apart on this machine (see standby_qps).");
+            using var polls = new PollCounter();
+            var context = new TrackerBenchContext(targets.Primary, targets.Standby, settings.Quick, samples, polls);
+            foreach ((string name, Scenario run) in scenarios)
+            {
+                AnsiConsole.MarkupLine($"[grey]Running {name}…[/]");
+                try
+                {
+                    await run(context, report, cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                {
+                    throw;
+                }
+#pragma warning disable CA1031 // Any scenario failure is reported, and the others still run.
+                catch (Exception ex)
+#pragma warning restore CA1031
+                {
+                    report.Fail(name, ex);
+                    AnsiConsole.WriteException(ex, ExceptionFormats.ShortenEverything);
+                }
+            }
+        }
+
+        ResultsTable.Render(report);
+        if (report.Failed)
+        {
+            AnsiConsole.MarkupLine($"[red]{report.Errors.Count} scenario(s) failed; {Markup.Escape(report.Area)}.json was not written.[/]");
+            return 1;
+        }
+
+        string path = await ResultsJson.WriteAsync(report, settings.OutputDirectory, cancellationToken).ConfigureAwait(false);
+        AnsiConsole.MarkupLine($"Wrote [blue]{Markup.Escape(path)}[/]");
+        return 0;
+    }
+}
