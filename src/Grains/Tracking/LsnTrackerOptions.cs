@@ -17,11 +17,20 @@ public sealed class LsnTrackerOptions
     public TimeSpan MaxWaitTimeout { get; set; } = TimeSpan.FromMinutes(10);
 
     /// <summary>
-    /// Spacing of replica polls while waiters are pending. Default 1 ms: a waiter is released within about 1 ms plus one
-    /// round trip of the replica's actual replay. <see cref="TimeSpan.Zero"/> polls back to back (lowest latency,
+    /// Spacing of replica polls while waiters are pending (outside the <see cref="FollowWindow"/>). Default 1 ms: a
+    /// waiter is released within about 1 ms plus one round trip of the replica's actual replay. The watch loop runs on
+    /// its own thread and sleeps with the OS's high-resolution wait, so 1 ms means 1 ms even where .NET timers tick
+    /// every 4 ms. <see cref="TimeSpan.Zero"/> polls back to back (lowest latency,
     /// one busy backend on the replica).
     /// </summary>
     public TimeSpan ActivePollInterval { get; set; } = TimeSpan.FromMilliseconds(1);
+
+    /// <summary>
+    /// After a new waiter arrives, poll back to back for this long before falling back to
+    /// <see cref="ActivePollInterval"/>: a fresh commit is usually replayed within a few milliseconds, and following it
+    /// closely wakes its waiter as soon as a tight poll would. Default 5 ms; <see cref="TimeSpan.Zero"/> disables it.
+    /// </summary>
+    public TimeSpan FollowWindow { get; set; } = TimeSpan.FromMilliseconds(5);
 
     /// <summary>Spacing of polls while only replay subscribers (no waiters) are interested. Default 10 ms.</summary>
     public TimeSpan WatchPollInterval { get; set; } = TimeSpan.FromMilliseconds(10);

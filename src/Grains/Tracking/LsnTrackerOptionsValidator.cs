@@ -24,6 +24,11 @@ public sealed class LsnTrackerOptionsValidator : IValidateOptions<LsnTrackerOpti
             failures.Add($"{nameof(options.ActivePollInterval)} must be between 0 and 1 s; it is {options.ActivePollInterval}.");
         }
 
+        if (options.FollowWindow < TimeSpan.Zero || options.FollowWindow > TimeSpan.FromSeconds(10))
+        {
+            failures.Add($"{nameof(options.FollowWindow)} must be between 0 and 10 s; it is {options.FollowWindow}.");
+        }
+
         if (options.WatchPollInterval < TimeSpan.Zero)
         {
             failures.Add($"{nameof(options.WatchPollInterval)} must not be negative; it is {options.WatchPollInterval}.");

@@ -245,6 +245,30 @@ public sealed class LsnTrackerStandbyControlTests(PostgresFixture fixture) : Tra
     }
 
     [Fact]
+    public async Task InsertLsnAfterWalSwitch_IsReachableOnQuietPrimary()
+    {
+        // After pg_switch_wal() the insert position is just past the next segment's long page header, a point a
+        // standby reports only once more WAL arrives. The writer helper must hand out the boundary instead.
+        await using LsnTracker tracker = StartTracker(Fixture.StandbyConnectionString);
+        await using NpgsqlConnection primary = await OpenPrimaryAsync();
+        await using (var write = new NpgsqlCommand("create table if not exists t_wal_switch(v int); insert into t_wal_switch values (1)", primary))
+        {
+            await write.ExecuteNonQueryAsync(Ct);
+        }
+
+        await using (var sw = new NpgsqlCommand("select pg_switch_wal()", primary))
+        {
+            await sw.ExecuteNonQueryAsync(Ct);
+        }
+
+        Lsn lsn = await PrimaryLsn.GetCurrentInsertLsnAsync(primary, Ct);
+        long segment = await Fixture.ScalarOnPrimaryAsync<long>("select pg_size_bytes(current_setting('wal_segment_size'))", Ct);
+        Assert.True(lsn.Value % (ulong)segment == 0, $"expected a segment boundary after pg_switch_wal, got {lsn}");
+        LsnWaitResult result = await tracker.RequestAndAwaitAsync(lsn, TimeSpan.FromSeconds(5), Ct);
+        Assert.True(result.Outcome == LsnWaitOutcome.Ready, $"wait for {lsn} after a WAL switch: {result}");
+    }
+
+    [Fact]
     public async Task StandbyKilledMidWait_Degrades_ThenRecoversAndReleases()
     {
         var cluster = Fixture.RequireLocalCluster();
