@@ -77,7 +77,7 @@ public sealed partial class LsnTracker : IAsyncDisposable
         _timestampsPerTick = Math.Max(1, (long)(_time.TimestampFrequency * TickDuration.TotalSeconds));
         _index = new WaiterIndex(startTick: 0);
         _expiryTimer = _time.CreateTimer(static s => ((LsnTracker)s!).OnExpiryTick(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        _reader = options.ReplicaConnectionString is null ? null : new PostgresReplayReader(options.ReplicaConnectionString, region);
+        _reader = options.ReplicaConnectionString is null ? null : new PostgresReplayReader(options.ReplicaConnectionString, region, options.QueryTimeout);
         // A push-only tracker has no replica that could fail, so it is healthy from the start.
         _health = new TrackerHealth(_reader is null ? TrackerHealthStatus.Healthy : TrackerHealthStatus.Starting, null, _time.GetUtcNow(), 0);
         _tags = new TagList { { "orleanslsn.region", region } };
@@ -336,10 +336,6 @@ public sealed partial class LsnTracker : IAsyncDisposable
             subscription.Complete();
         }
 
-        if (_reader is not null)
-        {
-            await _reader.DisposeAsync().ConfigureAwait(false);
-        }
 
         _health = new TrackerHealth(TrackerHealthStatus.Stopped, null, _time.GetUtcNow(), 0);
         _stopping.Dispose();
@@ -476,7 +472,8 @@ public sealed partial class LsnTracker : IAsyncDisposable
         Debug.Assert(_reader is not null, "only a tracker with a replica runs the watch loop");
         int failures = 0;
         TimeSpan backoff = _options.ReconnectInitialDelay;
-        var pollTimeout = new CancellationTokenSource();
+        // Shutdown interrupts a blocking poll by closing its connection.
+        using CancellationTokenRegistration abort = stopping.UnsafeRegister(static s => ((PostgresReplayReader)s!).Abort(), _reader);
         try
         {
             while (!stopping.IsCancellationRequested)
@@ -491,17 +488,7 @@ public sealed partial class LsnTracker : IAsyncDisposable
                 bool reconnecting = !_reader.IsOpen;
                 try
                 {
-                    if (!pollTimeout.TryReset())
-                    {
-                        // The previous poll timed out; a cancelled source cannot be reused.
-                        pollTimeout.Dispose();
-                        pollTimeout = new CancellationTokenSource();
-                    }
-
-                    pollTimeout.CancelAfter(_options.QueryTimeout);
-                    using CancellationTokenRegistration link = stopping.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), pollTimeout);
-                    // Blocking on the async read is deliberate: this thread exists only to run this loop.
-                    ReplayPosition position = _reader.ReadAsync(pollTimeout.Token).AsTask().GetAwaiter().GetResult();
+                    ReplayPosition position = _reader.Read();
                     TrackerMetrics.Polls.Add(1, _tags);
                     Apply(position, reconnecting);
                     if (_health.Status != TrackerHealthStatus.Healthy)
@@ -514,19 +501,19 @@ public sealed partial class LsnTracker : IAsyncDisposable
                     backoff = _options.ReconnectInitialDelay;
                     refresh?.TrySetResult();
                 }
-    #pragma warning disable CA1031 // Whatever the replica or driver throws, the tracker must survive and retry.
+#pragma warning disable CA1031 // Whatever the replica or driver throws, the tracker must survive and retry.
                 catch (Exception ex) when (!stopping.IsCancellationRequested)
-    #pragma warning restore CA1031
+#pragma warning restore CA1031
                 {
                     failures++;
                     TrackerMetrics.PollErrors.Add(1, _tags);
                     TrackerMetrics.Polls.Add(1, _tags);
-                    _reader.ResetAsync().AsTask().GetAwaiter().GetResult();
+                    _reader.Reset();
                     refresh?.TrySetResult();
 
                     TimeSpan delay = Jitter(backoff);
                     backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, _options.ReconnectMaxDelay.Ticks));
-                    string error = Describe(ex, pollTimeout.IsCancellationRequested);
+                    string error = Describe(ex);
                     bool wasDegraded = _health.Status == TrackerHealthStatus.Degraded;
                     _health = new TrackerHealth(
                         TrackerHealthStatus.Degraded, error, wasDegraded ? _health.Since : _time.GetUtcNow(), failures);
@@ -563,7 +550,7 @@ public sealed partial class LsnTracker : IAsyncDisposable
         }
         finally
         {
-            pollTimeout.Dispose();
+            _reader.Reset();
         }
     }
 
@@ -729,11 +716,11 @@ public sealed partial class LsnTracker : IAsyncDisposable
     private static TimeSpan Jitter(TimeSpan delay) =>
         TimeSpan.FromTicks((long)(delay.Ticks * (0.8 + (Random.Shared.NextDouble() * 0.4))));
 
-    private string Describe(Exception ex, bool timedOut)
+    private string Describe(Exception ex)
     {
-        if (timedOut && ex is OperationCanceledException or Npgsql.NpgsqlException { InnerException: TimeoutException or OperationCanceledException })
+        if (ex is Npgsql.NpgsqlException { InnerException: TimeoutException } or TimeoutException)
         {
-            return $"the replica did not answer within {_options.QueryTimeout.TotalMilliseconds:0} ms";
+            return $"the replica did not answer within the query timeout ({_options.QueryTimeout.TotalSeconds:0.###} s, rounded up to whole seconds)";
         }
 
         // Npgsql 10.0.0 can surface a connection the server dropped as a NullReferenceException from its reader.

@@ -41,7 +41,10 @@ public sealed class LsnTrackerOptions
     /// </summary>
     public TimeSpan IdlePollInterval { get; set; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>A poll that takes longer counts as a failure (slow or hung replica). Default 2 s.</summary>
+    /// <summary>
+    /// A poll (or connection attempt) that takes longer counts as a failure: slow or hung replica. Applied as Npgsql's
+    /// command and connect timeouts, so it is rounded up to whole seconds. Default 2 s.
+    /// </summary>
     public TimeSpan QueryTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>First delay before reconnecting after a failure; it doubles per failure. Default 50 ms.</summary>

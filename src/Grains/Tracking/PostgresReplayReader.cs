@@ -7,7 +7,7 @@ namespace OrleansLsn.Tracking;
 /// Reads the replay position of one server over one dedicated, unpooled connection with a prepared statement. Owned by
 /// the tracker's watch loop; not thread-safe.
 /// </summary>
-internal sealed class PostgresReplayReader : IAsyncDisposable
+internal sealed class PostgresReplayReader
 {
     // CASE does not evaluate the branch it does not take, and pg_current_wal_lsn() raises an error during recovery.
     private const string Sql =
@@ -17,10 +17,13 @@ internal sealed class PostgresReplayReader : IAsyncDisposable
     private NpgsqlConnection? _connection;
     private NpgsqlCommand? _command;
 
-    internal PostgresReplayReader(string connectionString, string region)
+    internal PostgresReplayReader(string connectionString, string region, TimeSpan queryTimeout)
     {
+        // Npgsql's synchronous timeouts are whole seconds.
+        int timeoutSeconds = Math.Max(1, (int)Math.Ceiling(queryTimeout.TotalSeconds));
         var builder = new NpgsqlConnectionStringBuilder(connectionString)
         {
+            CommandTimeout = timeoutSeconds,
             // One long-lived connection: a pool would only hide a broken socket after a server restart.
             Pooling = false,
             ApplicationName = $"orleanslsn-tracker:{region}",
@@ -28,6 +31,7 @@ internal sealed class PostgresReplayReader : IAsyncDisposable
             // request: a hung server would not answer it, and the loop reconnects anyway.
             CancellationTimeout = -1,
         };
+        builder.Timeout = Math.Min(builder.Timeout, timeoutSeconds);
         _connectionString = builder.ConnectionString;
         Endpoint = $"{builder.Host}:{builder.Port}/{builder.Database}";
     }
@@ -37,28 +41,32 @@ internal sealed class PostgresReplayReader : IAsyncDisposable
 
     internal bool IsOpen => _connection is not null;
 
-    internal async ValueTask<ReplayPosition> ReadAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// One poll, synchronously: the tracker's watch loop owns a thread, and blocking socket reads on it save two thread
+    /// hops per poll compared with awaiting. A hung server fails the poll after the command timeout.
+    /// </summary>
+    internal ReplayPosition Read()
     {
         if (_command is null)
         {
             var connection = new NpgsqlConnection(_connectionString);
             try
             {
-                await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+                connection.Open();
                 var command = new NpgsqlCommand(Sql, connection);
-                await command.PrepareAsync(cancellationToken).ConfigureAwait(false);
+                command.Prepare();
                 _connection = connection;
                 _command = command;
             }
             catch
             {
-                await connection.DisposeAsync().ConfigureAwait(false);
+                connection.Dispose();
                 throw;
             }
         }
 
-        await using NpgsqlDataReader reader = await _command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        using NpgsqlDataReader reader = _command.ExecuteReader();
+        if (!reader.Read())
         {
             throw new InvalidOperationException("The replay position query returned no row.");
         }
@@ -69,7 +77,7 @@ internal sealed class PostgresReplayReader : IAsyncDisposable
     }
 
     /// <summary>Drops the connection after a failure; the next read reconnects.</summary>
-    internal async ValueTask ResetAsync()
+    internal void Reset()
     {
         NpgsqlConnection? connection = _connection;
         _connection = null;
@@ -78,7 +86,7 @@ internal sealed class PostgresReplayReader : IAsyncDisposable
         {
             try
             {
-                await connection.DisposeAsync().ConfigureAwait(false);
+                connection.Dispose();
             }
             catch (Exception ex) when (ex is NpgsqlException or IOException or InvalidOperationException or NullReferenceException)
             {
@@ -87,5 +95,15 @@ internal sealed class PostgresReplayReader : IAsyncDisposable
         }
     }
 
-    public ValueTask DisposeAsync() => ResetAsync();
+    /// <summary>Stops a poll in progress from another thread by closing the socket under it (used at shutdown).</summary>
+    internal void Abort()
+    {
+        try
+        {
+            _connection?.Dispose();
+        }
+        catch (Exception ex) when (ex is NpgsqlException or IOException or InvalidOperationException or ObjectDisposedException or NullReferenceException)
+        {
+        }
+    }
 }

@@ -180,7 +180,7 @@ public sealed class LsnTrackerPostgresTests(PostgresFixture fixture) : TrackerPo
         await using var proxy = new TcpFaultProxy(standby.Host!, standby.Port);
         standby.Port = proxy.Port;
         standby.Timeout = 1;
-        await using LsnTracker tracker = StartTracker(standby.ConnectionString, o => o.QueryTimeout = TimeSpan.FromMilliseconds(300));
+        await using LsnTracker tracker = StartTracker(standby.ConnectionString, o => o.QueryTimeout = TimeSpan.FromSeconds(1));
         await tracker.RefreshAsync(Ct);
         Assert.True(tracker.Health.IsHealthy, $"before the fault: {tracker.Health}");
         Lsn replay = tracker.LastReplay!.Value;
