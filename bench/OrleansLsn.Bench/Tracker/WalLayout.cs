@@ -1,5 +1,6 @@
 using System.Globalization;
 using Npgsql;
+using OrleansLsn.Tracking;
 
 namespace OrleansLsn.Bench.Tracker;
 
@@ -13,12 +14,6 @@ namespace OrleansLsn.Bench.Tracker;
 /// </summary>
 internal sealed class WalLayout
 {
-    /// <summary>SizeOfXLogShortPHD on 64-bit builds.</summary>
-    private const ulong ShortPageHeader = 24;
-
-    /// <summary>SizeOfXLogLongPHD on 64-bit builds (first page of a segment).</summary>
-    private const ulong LongPageHeader = 40;
-
     private WalLayout(ulong blockSize, ulong segmentSize)
     {
         BlockSize = blockSize;
@@ -41,11 +36,7 @@ internal sealed class WalLayout
     }
 
     /// <summary>Whether <paramref name="lsn"/> is the first byte after a page header: no record can end there.</summary>
-    public bool IsJustPastPageHeader(Lsn lsn)
-    {
-        ulong inSegment = lsn.Value % SegmentSize;
-        return inSegment == LongPageHeader || (inSegment >= BlockSize && lsn.Value % BlockSize == ShortPageHeader);
-    }
+    public bool IsJustPastPageHeader(Lsn lsn) => PrimaryLsn.SkipPageHeader(lsn, BlockSize, SegmentSize) != lsn;
 
     public string Describe(Lsn lsn) =>
         $"{lsn} (offset {lsn.Value % BlockSize} in its {BlockSize.ToString(CultureInfo.InvariantCulture)}-byte WAL page)";

@@ -63,7 +63,7 @@ public sealed class LocalClusterTests(PostgresFixture fixture)
         child.Kill(entireProcessTree: false);
         await child.WaitForExitAsync(ct);
 
-        await WaitUntilAsync(() => !ProcessExists(postmasterPid) && !Directory.Exists(dir), TimeSpan.FromSeconds(30),
+        await Wait.UntilAsync(() => !ProcessExists(postmasterPid) && !Directory.Exists(dir), TimeSpan.FromSeconds(30),
             () => $"after SIGKILL of the owner: postmaster {postmasterPid} alive={ProcessExists(postmasterPid)}, folder {dir} exists={Directory.Exists(dir)}");
     }
 
@@ -102,20 +102,6 @@ public sealed class LocalClusterTests(PostgresFixture fixture)
         catch (IOException)
         {
             return false;
-        }
-    }
-
-    internal static async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout, Func<string> describe)
-    {
-        DateTime deadline = DateTime.UtcNow + timeout;
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                Assert.Fail($"Timed out after {timeout.TotalSeconds:0.#} s waiting: {describe()}");
-            }
-
-            await Task.Delay(20);
         }
     }
 }
