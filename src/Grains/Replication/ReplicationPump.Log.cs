@@ -1,0 +1,66 @@
+using Microsoft.Extensions.Logging;
+
+namespace OrleansLsn.Replication;
+
+public sealed partial class ReplicationPump
+{
+    /// <summary>Event ids of the replication pump, in one place (range 2000–2099).</summary>
+    internal static class EventIds
+    {
+        internal const int Started = 2000;
+        internal const int Connected = 2001;
+        internal const int ConnectionFailed = 2002;
+        internal const int Terminal = 2003;
+        internal const int Paused = 2004;
+        internal const int Resumed = 2005;
+        internal const int BackpressureOn = 2006;
+        internal const int BackpressureOff = 2007;
+        internal const int SlotCreated = 2008;
+        internal const int PublicationCreated = 2009;
+        internal const int SubscriberFailed = 2010;
+        internal const int Stopped = 2011;
+        internal const int WalsenderGone = 2012;
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventIds.Started, LogLevel.Information, "Replication pump for slot {Slot} (publication {Publication}) started")]
+        internal static partial void Started(ILogger logger, string slot, string publication);
+
+        [LoggerMessage(EventIds.Connected, LogLevel.Information, "Replication pump for slot {Slot} streaming: walsender PID {Pid}, pgoutput protocol {Protocol}, status every {StatusIntervalMs} ms, from {Start}")]
+        internal static partial void Connected(ILogger logger, string slot, int pid, int protocol, long statusIntervalMs, string start);
+
+        [LoggerMessage(EventIds.ConnectionFailed, LogLevel.Warning, "Replication pump for slot {Slot}: {Kind}, retrying in {DelayMs} ms: {Error}")]
+        internal static partial void ConnectionFailed(ILogger logger, string slot, ReplicationErrorKind kind, long delayMs, string error);
+
+        [LoggerMessage(EventIds.Terminal, LogLevel.Error, "Replication pump for slot {Slot} stopped for good ({Kind}): {Error}")]
+        internal static partial void Terminal(ILogger logger, string slot, ReplicationErrorKind kind, string error);
+
+        [LoggerMessage(EventIds.Paused, LogLevel.Information, "Replication pump for slot {Slot} paused")]
+        internal static partial void Paused(ILogger logger, string slot);
+
+        [LoggerMessage(EventIds.Resumed, LogLevel.Information, "Replication pump for slot {Slot} resumed")]
+        internal static partial void Resumed(ILogger logger, string slot);
+
+        [LoggerMessage(EventIds.BackpressureOn, LogLevel.Debug, "Replication pump for slot {Slot}: backlog at high water ({Bytes} bytes, {Batches} batches), not reading")]
+        internal static partial void BackpressureOn(ILogger logger, string slot, long bytes, int batches);
+
+        [LoggerMessage(EventIds.BackpressureOff, LogLevel.Debug, "Replication pump for slot {Slot}: backlog below low water ({Bytes} bytes, {Batches} batches), reading again")]
+        internal static partial void BackpressureOff(ILogger logger, string slot, long bytes, int batches);
+
+        [LoggerMessage(EventIds.SlotCreated, LogLevel.Information, "Created replication slot {Slot} (pgoutput) at {Lsn}")]
+        internal static partial void SlotCreated(ILogger logger, string slot, string lsn);
+
+        [LoggerMessage(EventIds.PublicationCreated, LogLevel.Information, "Created publication {Publication} for {Scope}")]
+        internal static partial void PublicationCreated(ILogger logger, string publication, string scope);
+
+        [LoggerMessage(EventIds.SubscriberFailed, LogLevel.Warning, "Replication pump for slot {Slot}: subscriber {Subscriber} failed ({Failures} so far), retrying the batch in {DelayMs} ms")]
+        internal static partial void SubscriberFailed(ILogger logger, string slot, string subscriber, long failures, long delayMs, Exception error);
+
+        [LoggerMessage(EventIds.Stopped, LogLevel.Information, "Replication pump for slot {Slot} stopped")]
+        internal static partial void Stopped(ILogger logger, string slot);
+
+        [LoggerMessage(EventIds.WalsenderGone, LogLevel.Warning, "Replication pump for slot {Slot}: walsender {Pid} no longer holds the slot (active: {Active}); reconnecting")]
+        internal static partial void WalsenderGone(ILogger logger, string slot, int pid, string active);
+    }
+}

@@ -1,0 +1,736 @@
+using System.Globalization;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using Npgsql.Replication;
+using Npgsql.Replication.PgOutput;
+using Npgsql.Replication.PgOutput.Messages;
+using NpgsqlTypes;
+
+namespace OrleansLsn.Replication;
+
+/// <summary>
+/// Streams one logical replication slot (pgoutput) to subscribers, with backpressure, and acknowledges to PostgreSQL
+/// only what every subscriber confirmed.
+/// </summary>
+/// <remarks>
+/// <para>
+/// One task owns the replication connection and its message enumerator. Between two messages it passes a gate: while a
+/// manual pause or backpressure holds, it reads nothing, so the socket fills and PostgreSQL's walsender stops sending.
+/// Npgsql's own timer keeps sending status updates meanwhile, at a third of the server's <c>wal_sender_timeout</c>, so
+/// the connection survives any pause.
+/// </para>
+/// <para>
+/// The flush position sent to PostgreSQL is the end of the last transaction every subscriber confirmed; when idle with
+/// everything confirmed it also moves to keepalive positions, so that a quiet publication does not pin WAL. On any
+/// connection failure the pump reconnects with exponential backoff and resumes from the slot's position.
+/// </para>
+/// </remarks>
+public sealed partial class ReplicationPump : IAsyncDisposable
+{
+    private static readonly ReplicationPumpOptionsValidator Validator = new();
+
+    private readonly ILogger _logger;
+    private readonly string _adminConnectionString;
+    private readonly string _replicationConnectionString;
+    private readonly TransactionAssembler _assembler;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly object _pauseLock = new();
+    private readonly object _flushLock = new();
+    private readonly object _stateLock = new();
+    private readonly List<ReplicationSubscription> _subscriptions = new();
+
+    private Task? _loop;
+    private bool _manualPause;
+    private TaskCompletionSource? _resumed;
+    private Session? _session;
+    private volatile bool _idle = true;
+    private ulong _flushed;
+    private ulong _received;
+    private ulong _serverLsn;
+    private long _reconnects;
+    private int _disposed;
+
+    private ReplicationState _state = ReplicationState.Created;
+    private ReplicationErrorKind _lastErrorKind;
+    private string? _lastError;
+    private DateTimeOffset? _lastErrorAt;
+    private TimeSpan _statusInterval;
+
+    /// <summary>Creates a pump; nothing is sent to the server before <see cref="Start"/>.</summary>
+    /// <exception cref="OptionsValidationException">The options are invalid (for example a slot or publication name PostgreSQL would not accept).</exception>
+    public ReplicationPump(ReplicationPumpOptions options, ILogger<ReplicationPump>? logger = null, TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ValidateOptionsResult validation = Validator.Validate(null, options);
+        if (validation.Failed)
+        {
+            throw new OptionsValidationException(nameof(ReplicationPumpOptions), typeof(ReplicationPumpOptions), validation.Failures);
+        }
+
+        Options = options;
+        _logger = logger ?? NullLogger<ReplicationPump>.Instance;
+        Time = timeProvider ?? TimeProvider.System;
+        Slot = options.SlotName;
+
+        int timeoutSeconds = (int)Math.Ceiling(options.QueryTimeout.TotalSeconds);
+        string applicationName = options.ApplicationName ?? $"orleanslsn-pump-{Slot}";
+        if (applicationName.Length > PostgresIdentifiers.MaxLength)
+        {
+            applicationName = applicationName[..PostgresIdentifiers.MaxLength];
+        }
+
+        // The admin connection holds the slot's advisory lock, so it must really close (no pooling) when the pump stops.
+        _adminConnectionString = new NpgsqlConnectionStringBuilder(options.ConnectionString)
+        {
+            Pooling = false,
+            Timeout = timeoutSeconds,
+            CommandTimeout = timeoutSeconds,
+            ApplicationName = applicationName,
+        }.ConnectionString;
+        _replicationConnectionString = new NpgsqlConnectionStringBuilder(options.ConnectionString)
+        {
+            Timeout = timeoutSeconds,
+            ApplicationName = applicationName,
+        }.ConnectionString;
+
+        Backlog = new ChangeBacklog(options, AdvanceFlush);
+        _assembler = new TransactionAssembler(Slot, options, Backlog);
+    }
+
+    /// <summary>The slot this pump streams.</summary>
+    public string Slot { get; }
+
+    /// <summary>Why the pump is not reading, if it is not.</summary>
+    public PauseReasons PauseReasons
+    {
+        get
+        {
+            bool manual;
+            lock (_pauseLock)
+            {
+                manual = _manualPause;
+            }
+
+            return (manual ? PauseReasons.Manual : PauseReasons.None) | (Backlog.IsBackpressured ? PauseReasons.Backpressure : PauseReasons.None);
+        }
+    }
+
+    /// <summary>The flush position reported to PostgreSQL.</summary>
+    public Lsn FlushedLsn => new(Interlocked.Read(ref _flushed));
+
+    /// <summary>The end of the last transaction every subscriber confirmed.</summary>
+    public Lsn ConfirmedLsn => Backlog.ConfirmedLsn;
+
+    /// <summary>A snapshot of the pump's state.</summary>
+    public ReplicationStatus Status
+    {
+        get
+        {
+            Session? session = Volatile.Read(ref _session);
+            if (session is not null)
+            {
+                NoteReceived(session);
+            }
+
+            ulong server = Interlocked.Read(ref _serverLsn);
+            lock (_stateLock)
+            {
+                return new ReplicationStatus
+                {
+                    Slot = Slot,
+                    State = _state,
+                    ReceivedLsn = new Lsn(Interlocked.Read(ref _received)),
+                    FlushedLsn = FlushedLsn,
+                    ServerLsn = server == 0 ? null : new Lsn(server),
+                    LagBytes = LagBytes,
+                    PauseReasons = PauseReasons,
+                    BacklogBytes = Backlog.Bytes,
+                    BacklogBatches = Backlog.Count,
+                    Subscribers = Backlog.Subscribers,
+                    ReconnectCount = Interlocked.Read(ref _reconnects),
+                    LastErrorKind = _lastErrorKind,
+                    LastError = _lastError,
+                    LastErrorAt = _lastErrorAt,
+                    ServerPid = session?.Pid,
+                    StatusInterval = _statusInterval,
+                    ChangesReceived = _assembler.ChangesDecoded,
+                };
+            }
+        }
+    }
+
+    internal ReplicationPumpOptions Options { get; }
+
+    internal TimeProvider Time { get; }
+
+    internal ChangeBacklog Backlog { get; }
+
+    internal long LagBytes
+    {
+        get
+        {
+            ulong server = Interlocked.Read(ref _serverLsn);
+            ulong flushed = Interlocked.Read(ref _flushed);
+            return server > flushed && flushed != 0 ? (long)(server - flushed) : 0;
+        }
+    }
+
+    /// <summary>Starts the socket loop (idempotent). Failures are reported in <see cref="Status"/>, never thrown.</summary>
+    public void Start()
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        lock (_stateLock)
+        {
+            if (_loop is not null)
+            {
+                return;
+            }
+
+            _state = ReplicationState.Connecting;
+            ReplicationMetrics.Register(this);
+            Log.Started(_logger, Slot, Options.PublicationName);
+            _loop = Task.Run(() => RunAsync(_stop.Token));
+        }
+    }
+
+    /// <summary>Stops reading from the server until <see cref="Resume"/>. The connection stays alive. Idempotent.</summary>
+    public void Pause()
+    {
+        lock (_pauseLock)
+        {
+            if (_manualPause)
+            {
+                return;
+            }
+
+            _manualPause = true;
+        }
+
+        Log.Paused(_logger, Slot);
+    }
+
+    /// <summary>Lifts a manual pause (backpressure may still hold). Idempotent.</summary>
+    public void Resume()
+    {
+        TaskCompletionSource? resumed;
+        lock (_pauseLock)
+        {
+            if (!_manualPause)
+            {
+                return;
+            }
+
+            _manualPause = false;
+            resumed = _resumed;
+            _resumed = null;
+        }
+
+        resumed?.TrySetResult();
+        Log.Resumed(_logger, Slot);
+    }
+
+    /// <summary>
+    /// Adds a subscriber. It first gets the oldest batch not yet confirmed by every subscriber, then everything after,
+    /// one batch at a time. Completing the returned task confirms a batch.
+    /// </summary>
+    public ReplicationSubscription Subscribe(Func<ChangeBatch, CancellationToken, Task> onChanges, string? name = null)
+    {
+        ArgumentNullException.ThrowIfNull(onChanges);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        lock (_subscriptions)
+        {
+            var subscription = new ReplicationSubscription(this, Backlog, name ?? $"subscriber-{_subscriptions.Count + 1}", onChanges);
+            _subscriptions.Add(subscription);
+            return subscription;
+        }
+    }
+
+    /// <summary>Stops the pump: sends a last status update, closes the connections (releasing the slot), ends subscriptions.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        Session? session = Volatile.Read(ref _session);
+        if (session is not null)
+        {
+            // Best effort: tell the server the latest confirmed position before closing.
+            try
+            {
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+                await session.Connection.SendStatusUpdate(timeout.Token).ConfigureAwait(false);
+            }
+#pragma warning disable CA1031 // Shutting down; the position is sent again by the next pump anyway.
+            catch (Exception)
+#pragma warning restore CA1031
+            {
+            }
+        }
+
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (_loop is not null)
+        {
+            await _loop.ConfigureAwait(false);
+        }
+
+        ReplicationSubscription[] subscriptions;
+        lock (_subscriptions)
+        {
+            subscriptions = _subscriptions.ToArray();
+        }
+
+        foreach (ReplicationSubscription subscription in subscriptions)
+        {
+            await subscription.DisposeAsync().ConfigureAwait(false);
+        }
+
+        SetState(ReplicationState.Stopped);
+        ReplicationMetrics.Unregister(this);
+        _stop.Dispose();
+        Log.Stopped(_logger, Slot);
+    }
+
+    internal void Forget(ReplicationSubscription subscription)
+    {
+        lock (_subscriptions)
+        {
+            _subscriptions.Remove(subscription);
+        }
+    }
+
+    internal void OnSubscriberFailed(ReplicationSubscription subscription, ChangeBatch batch, long failures, TimeSpan delay, Exception error)
+    {
+        string message = $"subscriber '{subscription.Name}' failed on batch {batch.CommitLsn}#{batch.Fragment}: {error.GetType().Name}: {error.Message}";
+        RecordError(ReplicationErrorKind.SubscriberFailed, message);
+        ReplicationMetrics.SubscriberFailures.Add(1, new KeyValuePair<string, object?>(ReplicationMetrics.SlotTag, Slot));
+        Log.SubscriberFailed(_logger, Slot, subscription.Name, failures, (long)delay.TotalMilliseconds, error);
+    }
+
+    private async Task RunAsync(CancellationToken stop)
+    {
+        TimeSpan delay = Options.ReconnectInitialDelay;
+        while (!stop.IsCancellationRequested)
+        {
+            SetState(ReplicationState.Connecting);
+            try
+            {
+                await RunSessionAsync(() => delay = Options.ReconnectInitialDelay, stop).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                break;
+            }
+#pragma warning disable CA1031 // Every failure is classified, reported and retried (or ends the pump if terminal).
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                (ReplicationErrorKind kind, bool terminal) = Classify(e);
+                string message = Describe(e);
+                RecordError(kind, message);
+                if (terminal)
+                {
+                    SetState(ReplicationState.Failed);
+                    Log.Terminal(_logger, Slot, kind, message);
+                    return;
+                }
+
+                Interlocked.Increment(ref _reconnects);
+                ReplicationMetrics.Reconnects.Add(1, new KeyValuePair<string, object?>(ReplicationMetrics.SlotTag, Slot), new KeyValuePair<string, object?>("error.type", kind.ToString()));
+                Log.ConnectionFailed(_logger, Slot, kind, (long)delay.TotalMilliseconds, message);
+            }
+
+            if (stop.IsCancellationRequested)
+            {
+                break;
+            }
+
+            SetState(ReplicationState.Reconnecting);
+            try
+            {
+                await Task.Delay(delay, Time, stop).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, Options.ReconnectMaxDelay.Ticks));
+        }
+    }
+
+    private async Task RunSessionAsync(Action streaming, CancellationToken stop)
+    {
+        using var sessionCts = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        CancellationToken token = sessionCts.Token;
+
+        await using var admin = new NpgsqlConnection(_adminConnectionString);
+        await admin.OpenAsync(token).ConfigureAwait(false);
+        SlotSetup.Result setup = await SlotSetup.PrepareAsync(admin, Options, token).ConfigureAwait(false);
+        if (setup.CreatedPublication)
+        {
+            Log.PublicationCreated(_logger, Options.PublicationName, Options.PublicationTables.Count == 0 ? "all tables" : string.Join(", ", Options.PublicationTables));
+        }
+
+        if (setup.CreatedSlotAt is not null)
+        {
+            Log.SlotCreated(_logger, Slot, setup.CreatedSlotAt);
+        }
+
+        await using var connection = new LogicalReplicationConnection(_replicationConnectionString);
+        await connection.Open(token).ConfigureAwait(false);
+        TimeSpan senderTimeout = ParsePostgresDuration(await connection.Show("wal_sender_timeout", token).ConfigureAwait(false));
+        TimeSpan statusInterval = StatusIntervalFor(senderTimeout, Options.MaxStatusInterval);
+        connection.WalReceiverStatusInterval = statusInterval;
+        // Npgsql asks the server for a keepalive after half of this without traffic, and gives up after all of it.
+        connection.WalReceiverTimeout = TimeSpan.FromTicks(Math.Max(TimeSpan.FromSeconds(10).Ticks, statusInterval.Ticks * 3));
+
+        var session = new Session(connection, connection.ProcessID);
+        Lsn start;
+        lock (_flushLock)
+        {
+            // Resume from what this process confirmed if the server's slot is behind it (status not yet sent).
+            ulong flushed = Math.Max(_flushed, setup.ConfirmedFlush.Value);
+            _flushed = flushed;
+            start = new Lsn(flushed);
+            if (flushed != 0)
+            {
+                connection.SetReplicationStatus(new NpgsqlLogSequenceNumber(flushed));
+            }
+
+            Volatile.Write(ref _session, session);
+        }
+
+        lock (_stateLock)
+        {
+            _statusInterval = statusInterval;
+        }
+
+        _assembler.ResetSession();
+        _idle = true;
+        var slot = new PgOutputReplicationSlot(Slot);
+        var replicationOptions = new PgOutputReplicationOptions(Options.PublicationName, setup.ProtocolVersion);
+        IAsyncEnumerator<PgOutputReplicationMessage> messages = connection
+            .StartReplication(slot, replicationOptions, token, start == Lsn.Invalid ? null : new NpgsqlLogSequenceNumber(start.Value))
+            .GetAsyncEnumerator(token);
+        Task monitor = MonitorAsync(admin, session, sessionCts);
+        try
+        {
+            SetState(ReplicationState.Streaming);
+            Log.Connected(_logger, Slot, session.Pid, (int)setup.ProtocolVersion, (long)statusInterval.TotalMilliseconds, start.ToString());
+            bool first = true;
+            while (true)
+            {
+                await WaitWhilePausedAsync(token).ConfigureAwait(false);
+                if (!await messages.MoveNextAsync().ConfigureAwait(false))
+                {
+                    throw new ReplicationException(ReplicationErrorKind.ConnectionLost, "the server ended the replication stream.");
+                }
+
+                if (first)
+                {
+                    // The first message proves the slot accepted us; a later failure starts the backoff afresh.
+                    first = false;
+                    streaming();
+                }
+
+                await HandleAsync(messages.Current, token).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (!stop.IsCancellationRequested && session.Failure is not null)
+        {
+            throw session.Failure;
+        }
+        finally
+        {
+            NoteReceived(session);
+            lock (_flushLock)
+            {
+                Volatile.Write(ref _session, null);
+            }
+
+            await sessionCts.CancelAsync().ConfigureAwait(false);
+            await monitor.ConfigureAwait(false);
+            try
+            {
+                await messages.DisposeAsync().ConfigureAwait(false);
+            }
+#pragma warning disable CA1031 // The connection is being abandoned; its own failure is already reported.
+            catch (Exception)
+#pragma warning restore CA1031
+            {
+            }
+        }
+    }
+
+    private async ValueTask HandleAsync(PgOutputReplicationMessage message, CancellationToken token)
+    {
+        switch (message)
+        {
+            case BeginMessage begin:
+                _idle = false;
+                _assembler.Begin(begin.TransactionXid, ToLsn(begin.TransactionFinalLsn), new DateTimeOffset(DateTime.SpecifyKind(begin.TransactionCommitTimestamp, DateTimeKind.Utc)));
+                break;
+            case RelationMessage relation:
+                _assembler.Relation(relation);
+                break;
+            case InsertMessage insert:
+                await _assembler.InsertAsync(insert, token).ConfigureAwait(false);
+                break;
+            case UpdateMessage update:
+                await _assembler.UpdateAsync(update, token).ConfigureAwait(false);
+                break;
+            case DeleteMessage delete:
+                await _assembler.DeleteAsync(delete, token).ConfigureAwait(false);
+                break;
+            case TruncateMessage truncate:
+                _assembler.Truncate(truncate);
+                break;
+            case CommitMessage commit:
+                long before = _assembler.ChangesDecoded;
+                _assembler.Commit(ToLsn(commit.CommitLsn), ToLsn(commit.TransactionEndLsn));
+                _idle = true;
+                ReplicationMetrics.Changes.Add(_assembler.ChangesDecoded - before, new KeyValuePair<string, object?>(ReplicationMetrics.SlotTag, Slot));
+                break;
+            default:
+                // Type, origin and logical decoding messages carry nothing a subscriber needs.
+                break;
+        }
+
+        Interlocked.Exchange(ref _received, Math.Max(Interlocked.Read(ref _received), ToLsn(message.WalEnd).Value));
+    }
+
+    private async ValueTask WaitWhilePausedAsync(CancellationToken token)
+    {
+        while (true)
+        {
+            Task? resumed = null;
+            lock (_pauseLock)
+            {
+                if (_manualPause)
+                {
+                    _resumed ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    resumed = _resumed.Task;
+                }
+            }
+
+            if (resumed is not null)
+            {
+                await resumed.WaitAsync(token).ConfigureAwait(false);
+                continue;
+            }
+
+            Task? relief = Backlog.CheckHighWater();
+            if (relief is null)
+            {
+                return;
+            }
+
+            Log.BackpressureOn(_logger, Slot, Backlog.Bytes, Backlog.Count);
+            await relief.WaitAsync(token).ConfigureAwait(false);
+            Log.BackpressureOff(_logger, Slot, Backlog.Bytes, Backlog.Count);
+        }
+    }
+
+    /// <summary>
+    /// While streaming: probes the server's WAL position (lag), checks that the slot is still served by this
+    /// connection's walsender (a connection killed while paused is otherwise noticed only on resume), keeps the
+    /// advisory-lock connection alive, and acknowledges keepalive positions when idle.
+    /// </summary>
+    private async Task MonitorAsync(NpgsqlConnection admin, Session session, CancellationTokenSource sessionCts)
+    {
+        CancellationToken token = sessionCts.Token;
+        int mismatches = 0;
+        try
+        {
+            using var timer = new PeriodicTimer(Options.MonitorInterval, Time);
+            await using var probe = new NpgsqlCommand(
+                "SELECT pg_current_wal_lsn()::text, (SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1)", admin);
+            probe.Parameters.Add(new NpgsqlParameter { Value = Slot });
+            while (await timer.WaitForNextTickAsync(token).ConfigureAwait(false))
+            {
+                NoteReceived(session);
+                TryAcknowledgeIdle(session);
+                await using NpgsqlDataReader reader = await probe.ExecuteReaderAsync(token).ConfigureAwait(false);
+                await reader.ReadAsync(token).ConfigureAwait(false);
+                ulong server = Lsn.Parse(reader.GetString(0)).Value;
+                int? active = reader.IsDBNull(1) ? null : reader.GetInt32(1);
+                Interlocked.Exchange(ref _serverLsn, server);
+                mismatches = active == session.Pid ? 0 : mismatches + 1;
+                if (mismatches >= 2)
+                {
+                    Log.WalsenderGone(_logger, Slot, session.Pid, active?.ToString(CultureInfo.InvariantCulture) ?? "none");
+                    session.Failure = new ReplicationException(
+                        ReplicationErrorKind.ConnectionLost,
+                        $"walsender {session.Pid} no longer serves slot \"{Slot}\" (active PID: {active?.ToString(CultureInfo.InvariantCulture) ?? "none"}).");
+                    await sessionCts.CancelAsync().ConfigureAwait(false);
+                    return;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        {
+        }
+#pragma warning disable CA1031 // A failed probe means the admin connection (and its advisory lock) is gone: end the session.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            session.Failure = e is ReplicationException ? e : new ReplicationException(ReplicationErrorKind.ConnectionLost, "the monitoring connection failed: " + Describe(e), false, e);
+            await sessionCts.CancelAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Acknowledges the last received position (a keepalive's) when nothing is pending: no transaction is being read
+    /// and every batch handed to the backlog is confirmed. Npgsql moves the received position only while the socket
+    /// loop reads, and at most one unhandled message ahead of it; that message can only be a transaction's begin, whose
+    /// position is before its commit, so acknowledging it never skips the transaction.
+    /// </summary>
+    private void TryAcknowledgeIdle(Session session)
+    {
+        if (!_idle || !Backlog.IsDrained(out long appended))
+        {
+            return;
+        }
+
+        ulong received = (ulong)session.Connection.LastReceivedLsn;
+        if (!_idle || Backlog.LastAppendedSeq != appended)
+        {
+            return;
+        }
+
+        AdvanceFlush(new Lsn(received));
+    }
+
+    private void AdvanceFlush(Lsn lsn)
+    {
+        lock (_flushLock)
+        {
+            if (lsn.Value <= _flushed)
+            {
+                return;
+            }
+
+            _flushed = lsn.Value;
+            Volatile.Read(ref _session)?.Connection.SetReplicationStatus(new NpgsqlLogSequenceNumber(lsn.Value));
+        }
+    }
+
+    private void NoteReceived(Session session)
+    {
+        ulong received = (ulong)session.Connection.LastReceivedLsn;
+        ulong current = Interlocked.Read(ref _received);
+        while (received > current)
+        {
+            ulong seen = Interlocked.CompareExchange(ref _received, received, current);
+            if (seen == current)
+            {
+                break;
+            }
+
+            current = seen;
+        }
+    }
+
+    private void SetState(ReplicationState state)
+    {
+        lock (_stateLock)
+        {
+            if (_state != ReplicationState.Failed || state == ReplicationState.Stopped)
+            {
+                _state = state;
+            }
+        }
+    }
+
+    private void RecordError(ReplicationErrorKind kind, string message)
+    {
+        lock (_stateLock)
+        {
+            _lastErrorKind = kind;
+            _lastError = message;
+            _lastErrorAt = Time.GetUtcNow();
+        }
+    }
+
+    private static Lsn ToLsn(NpgsqlLogSequenceNumber lsn) => new((ulong)lsn);
+
+    internal static (ReplicationErrorKind Kind, bool Terminal) Classify(Exception e) => e switch
+    {
+        ReplicationException r => (r.Kind, r.IsTerminal),
+        PostgresException { SqlState: PostgresErrorCodes.ObjectInUse } => (ReplicationErrorKind.SlotInUse, false),
+        PostgresException { SqlState: PostgresErrorCodes.ObjectNotInPrerequisiteState } p
+            when (p.Detail ?? "").Contains("invalidated", StringComparison.OrdinalIgnoreCase)
+              || p.MessageText.Contains("invalidated", StringComparison.OrdinalIgnoreCase) => (ReplicationErrorKind.SlotInvalidated, true),
+        PostgresException { SqlState: PostgresErrorCodes.UndefinedObject } p
+            when p.MessageText.Contains("publication", StringComparison.OrdinalIgnoreCase) => (ReplicationErrorKind.PublicationMissing, false),
+        PostgresException p when p.SqlState.StartsWith("08", StringComparison.Ordinal) || p.SqlState.StartsWith("57", StringComparison.Ordinal)
+            => (ReplicationErrorKind.ConnectionLost, false),
+        PostgresException => (ReplicationErrorKind.Unexpected, false),
+        // Npgsql 10.0.0 can surface a connection the server dropped as a NullReferenceException from its reader.
+        NullReferenceException or NpgsqlException or IOException or SocketException or TimeoutException or ObjectDisposedException or OperationCanceledException
+            => (ReplicationErrorKind.ConnectionLost, false),
+        _ => (ReplicationErrorKind.Unexpected, false),
+    };
+
+    // Type and message only: connection strings (and so passwords) never reach logs or the status.
+    private static string Describe(Exception e) => e switch
+    {
+        ReplicationException r => r.Message,
+        PostgresException p => $"{p.SqlState}: {p.MessageText}{(p.Detail is null ? "" : " (" + p.Detail + ")")}",
+        NullReferenceException => "connection lost (Npgsql reader failed after the server closed the connection)",
+        _ => e.GetType().Name + ": " + e.Message,
+    };
+
+    /// <summary>A third of the server's <c>wal_sender_timeout</c>, at least 100 ms, capped by <paramref name="max"/> (also when the timeout is off).</summary>
+    internal static TimeSpan StatusIntervalFor(TimeSpan walSenderTimeout, TimeSpan max)
+    {
+        if (walSenderTimeout <= TimeSpan.Zero)
+        {
+            return max;
+        }
+
+        TimeSpan third = walSenderTimeout / 3;
+        return third > max ? max : third < TimeSpan.FromMilliseconds(100) ? TimeSpan.FromMilliseconds(100) : third;
+    }
+
+    /// <summary>Parses a duration as <c>SHOW</c> prints it (<c>60s</c>, <c>1min</c>, <c>500ms</c>, <c>0</c>); no unit means milliseconds.</summary>
+    internal static TimeSpan ParsePostgresDuration(string text)
+    {
+        string s = text.Trim();
+        int split = 0;
+        while (split < s.Length && (char.IsAsciiDigit(s[split]) || s[split] == '.' || s[split] == '-'))
+        {
+            split++;
+        }
+
+        if (split == 0 || !double.TryParse(s.AsSpan(0, split), NumberStyles.Float, CultureInfo.InvariantCulture, out double value))
+        {
+            throw new FormatException($"Cannot read the duration '{text}'.");
+        }
+
+        return s[split..].Trim() switch
+        {
+            "" or "ms" => TimeSpan.FromMilliseconds(value),
+            "us" => TimeSpan.FromMicroseconds(value),
+            "s" => TimeSpan.FromSeconds(value),
+            "min" => TimeSpan.FromMinutes(value),
+            "h" => TimeSpan.FromHours(value),
+            "d" => TimeSpan.FromDays(value),
+            string unit => throw new FormatException($"Unknown unit '{unit}' in the duration '{text}'."),
+        };
+    }
+
+    private sealed class Session(LogicalReplicationConnection connection, int pid)
+    {
+        internal LogicalReplicationConnection Connection { get; } = connection;
+
+        internal int Pid { get; } = pid;
+
+        internal Exception? Failure { get; set; }
+    }
+}

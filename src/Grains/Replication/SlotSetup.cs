@@ -1,0 +1,183 @@
+using Npgsql;
+using Npgsql.Replication.PgOutput;
+
+namespace OrleansLsn.Replication;
+
+/// <summary>
+/// Everything checked or created on the primary before streaming: <c>wal_level</c>, the server version (and so the
+/// pgoutput protocol), the per-slot advisory lock that keeps one pump per slot in the cluster, the publication and the
+/// slot. Names were validated before; they are sent as parameters, or quoted where SQL needs an identifier.
+/// </summary>
+internal static class SlotSetup
+{
+    /// <summary>First key of the advisory lock (<c>'OLSN'</c>); the second is <c>hashtext(slot name)</c>.</summary>
+    internal const int AdvisoryLockNamespace = 0x4F4C534E;
+
+    internal sealed record Result(PgOutputProtocolVersion ProtocolVersion, int ServerVersion, Lsn ConfirmedFlush, string? CreatedSlotAt, bool CreatedPublication);
+
+    internal static async Task<Result> PrepareAsync(NpgsqlConnection admin, ReplicationPumpOptions options, CancellationToken cancellationToken)
+    {
+        string slot = options.SlotName;
+        string walLevel;
+        int version;
+        string database;
+        await using (var cmd = new NpgsqlCommand(
+            "SELECT current_setting('wal_level'), current_setting('server_version_num')::int, current_database()", admin))
+        await using (NpgsqlDataReader reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            walLevel = reader.GetString(0);
+            version = reader.GetInt32(1);
+            database = reader.GetString(2);
+        }
+
+        if (!string.Equals(walLevel, "logical", StringComparison.Ordinal))
+        {
+            throw new ReplicationException(
+                ReplicationErrorKind.ServerConfiguration,
+                $"wal_level is '{walLevel}' on the server; logical replication needs wal_level = logical (set it in postgresql.conf and restart the server).");
+        }
+
+        if (version < 140000)
+        {
+            throw new ReplicationException(
+                ReplicationErrorKind.ServerConfiguration,
+                $"PostgreSQL {version / 10000} is too old; the pump needs PostgreSQL 14 or later (pgoutput protocol 2).");
+        }
+
+        await AcquireLockAsync(admin, slot, cancellationToken).ConfigureAwait(false);
+        bool createdPublication = await EnsurePublicationAsync(admin, options, database, cancellationToken).ConfigureAwait(false);
+        (Lsn confirmed, string? createdAt) = await EnsureSlotAsync(admin, options, database, cancellationToken).ConfigureAwait(false);
+
+        PgOutputProtocolVersion protocol = version >= 160000 ? PgOutputProtocolVersion.V4
+            : version >= 150000 ? PgOutputProtocolVersion.V3
+            : PgOutputProtocolVersion.V2;
+        return new Result(protocol, version, confirmed, createdAt, createdPublication);
+    }
+
+    private static async Task AcquireLockAsync(NpgsqlConnection admin, string slot, CancellationToken cancellationToken)
+    {
+        await using (var cmd = new NpgsqlCommand("SELECT pg_try_advisory_lock($1, hashtext($2))", admin))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter { Value = AdvisoryLockNamespace });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = slot });
+            if ((bool)(await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!)
+            {
+                return;
+            }
+        }
+
+        int? holder = null;
+        await using (var cmd = new NpgsqlCommand(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = $1::oid AND objid = hashtext($2)::oid AND objsubid = 2 LIMIT 1",
+            admin))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter { Value = AdvisoryLockNamespace });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = slot });
+            holder = await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as int?;
+        }
+
+        throw new ReplicationException(
+            ReplicationErrorKind.SlotInUse,
+            $"replication slot \"{slot}\" is owned by another pump (it holds the slot's advisory lock{(holder is null ? "" : $", backend PID {holder}")}); only one pump per slot may run in the cluster.");
+    }
+
+    private static async Task<bool> EnsurePublicationAsync(NpgsqlConnection admin, ReplicationPumpOptions options, string database, CancellationToken cancellationToken)
+    {
+        string publication = options.PublicationName;
+        await using (var cmd = new NpgsqlCommand("SELECT 1 FROM pg_publication WHERE pubname = $1", admin))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter { Value = publication });
+            if (await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is not null)
+            {
+                return false;
+            }
+        }
+
+        if (!options.CreatePublication)
+        {
+            throw new ReplicationException(
+                ReplicationErrorKind.PublicationMissing,
+                $"publication \"{publication}\" does not exist in database \"{database}\"; create it (CREATE PUBLICATION ... FOR ALL TABLES) or enable {nameof(ReplicationPumpOptions.CreatePublication)}.");
+        }
+
+        string scope = options.PublicationTables.Count == 0
+            ? "FOR ALL TABLES"
+            : "FOR TABLE " + string.Join(", ", options.PublicationTables.Select(PostgresIdentifiers.QuoteTable));
+        try
+        {
+            await using var create = new NpgsqlCommand($"CREATE PUBLICATION {PostgresIdentifiers.Quote(publication)} {scope}", admin);
+            await create.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.DuplicateObject)
+        {
+            // Created concurrently by someone else: fine.
+            return false;
+        }
+    }
+
+    private static async Task<(Lsn Confirmed, string? CreatedAt)> EnsureSlotAsync(
+        NpgsqlConnection admin, ReplicationPumpOptions options, string database, CancellationToken cancellationToken)
+    {
+        string slot = options.SlotName;
+        await using (var cmd = new NpgsqlCommand(
+            "SELECT slot_type, plugin, database, active_pid, wal_status, confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1",
+            admin))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter { Value = slot });
+            await using NpgsqlDataReader reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                string type = reader.GetString(0);
+                string? plugin = reader.IsDBNull(1) ? null : reader.GetString(1);
+                string? slotDatabase = reader.IsDBNull(2) ? null : reader.GetString(2);
+                int? activePid = reader.IsDBNull(3) ? null : reader.GetInt32(3);
+                string? walStatus = reader.IsDBNull(4) ? null : reader.GetString(4);
+                string? confirmed = reader.IsDBNull(5) ? null : reader.GetString(5);
+                if (type != "logical" || plugin != "pgoutput" || slotDatabase != database)
+                {
+                    throw new ReplicationException(
+                        ReplicationErrorKind.SlotMismatch,
+                        $"replication slot \"{slot}\" exists but is a {type} slot with plugin '{plugin ?? "none"}' in database '{slotDatabase ?? "none"}'; the pump needs a logical pgoutput slot in '{database}'.");
+                }
+
+                if (walStatus == "lost")
+                {
+                    throw new ReplicationException(
+                        ReplicationErrorKind.SlotInvalidated,
+                        $"replication slot \"{slot}\" was invalidated: the WAL it needed was removed (max_slot_wal_keep_size). Changes since its last acknowledgement are gone; drop and recreate the slot, and resynchronise the subscribers.",
+                        isTerminal: true);
+                }
+
+                if (activePid is not null)
+                {
+                    throw new ReplicationException(
+                        ReplicationErrorKind.SlotInUse,
+                        $"replication slot \"{slot}\" is active for PID {activePid}: another consumer is streaming from it.");
+                }
+
+                return (confirmed is null ? Lsn.Invalid : Lsn.Parse(confirmed), null);
+            }
+        }
+
+        if (!options.CreateSlot)
+        {
+            throw new ReplicationException(
+                ReplicationErrorKind.SlotMissing,
+                $"replication slot \"{slot}\" does not exist; create it (pg_create_logical_replication_slot('{slot}', 'pgoutput')) or enable {nameof(ReplicationPumpOptions.CreateSlot)}.");
+        }
+
+        try
+        {
+            await using var create = new NpgsqlCommand("SELECT lsn::text FROM pg_create_logical_replication_slot($1, 'pgoutput')", admin);
+            create.Parameters.Add(new NpgsqlParameter { Value = slot });
+            string lsn = (string)(await create.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+            return (Lsn.Invalid, lsn);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.DuplicateObject)
+        {
+            return (Lsn.Invalid, null);
+        }
+    }
+}

@@ -1,0 +1,43 @@
+namespace OrleansLsn;
+
+/// <summary>
+/// Committed changes of one transaction, or one fragment of a large one, delivered in commit order. Delivery is at
+/// least once: after a restart, batches past the last acknowledgement can arrive again, with the same
+/// <see cref="CommitLsn"/> and <see cref="Fragment"/>, so (<see cref="CommitLsn"/>, <see cref="Fragment"/>) identifies a
+/// batch for de-duplication.
+/// </summary>
+public sealed record ChangeBatch
+{
+    /// <summary>The replication slot the batch came from.</summary>
+    public required string Slot { get; init; }
+
+    /// <summary>Position of the batch in the pump's stream since the pump started (1, 2, ...); not stable across restarts.</summary>
+    public required long Sequence { get; init; }
+
+    /// <summary>The LSN of the transaction's commit record. Increases strictly from one transaction to the next.</summary>
+    public required Lsn CommitLsn { get; init; }
+
+    /// <summary>
+    /// The LSN just past the commit record: the position that is acknowledged to PostgreSQL once the last fragment is
+    /// confirmed. Known only on the last fragment; <see cref="Lsn.Invalid"/> on the others.
+    /// </summary>
+    public required Lsn EndLsn { get; init; }
+
+    /// <summary>The transaction id.</summary>
+    public required uint Xid { get; init; }
+
+    /// <summary>When the transaction committed (server clock).</summary>
+    public required DateTimeOffset CommitTime { get; init; }
+
+    /// <summary>0 for the first (or only) fragment of the transaction, then 1, 2, ...</summary>
+    public required int Fragment { get; init; }
+
+    /// <summary>Whether this is the transaction's last fragment (true for a transaction that fits in one batch).</summary>
+    public required bool IsLastFragment { get; init; }
+
+    /// <summary>Index, within the transaction, of the first change in <see cref="Changes"/>.</summary>
+    public required long FirstChangeIndex { get; init; }
+
+    /// <summary>The changes, in the order the transaction made them.</summary>
+    public required IReadOnlyList<RowChange> Changes { get; init; }
+}
