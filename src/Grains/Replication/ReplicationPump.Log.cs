@@ -20,6 +20,7 @@ public sealed partial class ReplicationPump
         internal const int SubscriberFailed = 2010;
         internal const int Stopped = 2011;
         internal const int WalsenderGone = 2012;
+        internal const int SlotLosingWal = 2013;
     }
 
     private static partial class Log
@@ -62,5 +63,8 @@ public sealed partial class ReplicationPump
 
         [LoggerMessage(EventIds.WalsenderGone, LogLevel.Warning, "Replication pump for slot {Slot}: walsender {Pid} no longer holds the slot (active: {Active}); reconnecting")]
         internal static partial void WalsenderGone(ILogger logger, string slot, int pid, string active);
+
+        [LoggerMessage(EventIds.SlotLosingWal, LogLevel.Error, "Replication pump for slot {Slot}: the slot is losing its WAL (wal_status {WalStatus}) while paused; closing the connection")]
+        internal static partial void SlotLosingWal(ILogger logger, string slot, string walStatus);
     }
 }

@@ -549,7 +549,7 @@ public sealed partial class ReplicationPump : IAsyncDisposable
         {
             using var timer = new PeriodicTimer(Options.MonitorInterval, Time);
             await using var probe = new NpgsqlCommand(
-                "SELECT pg_current_wal_lsn()::text, (SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1)", admin);
+                "SELECT pg_current_wal_lsn()::text, s.active_pid, s.wal_status FROM (SELECT 1) AS one LEFT JOIN pg_replication_slots AS s ON s.slot_name = $1", admin);
             probe.Parameters.Add(new NpgsqlParameter { Value = Slot });
             while (await timer.WaitForNextTickAsync(token).ConfigureAwait(false))
             {
@@ -559,7 +559,21 @@ public sealed partial class ReplicationPump : IAsyncDisposable
                 await reader.ReadAsync(token).ConfigureAwait(false);
                 ulong server = Lsn.Parse(reader.GetString(0)).Value;
                 int? active = reader.IsDBNull(1) ? null : reader.GetInt32(1);
+                string? walStatus = reader.IsDBNull(2) ? null : reader.GetString(2);
                 Interlocked.Exchange(ref _serverLsn, server);
+                if (walStatus is "unreserved" or "lost" && PauseReasons != PauseReasons.None)
+                {
+                    // The server is removing the WAL this slot needs and will terminate our walsender to invalidate it.
+                    // A walsender blocked writing to a paused client cannot even send its termination error, and the
+                    // checkpointer waits for it (seen on PostgreSQL 15): close our end so that the server can proceed.
+                    Log.SlotLosingWal(_logger, Slot, walStatus);
+                    session.Failure = new ReplicationException(
+                        ReplicationErrorKind.ConnectionLost,
+                        $"replication slot \"{Slot}\" is losing its WAL (wal_status '{walStatus}', max_slot_wal_keep_size) while the pump is paused; closed the connection so that the server can proceed.");
+                    await sessionCts.CancelAsync().ConfigureAwait(false);
+                    return;
+                }
+
                 mismatches = active == session.Pid ? 0 : mismatches + 1;
                 if (mismatches >= 2)
                 {
