@@ -11,7 +11,8 @@ namespace OrleansLsn.Silo;
 /// <summary>
 /// <c>demo</c>: read-your-writes through the tracker engine. Writes on the primary, waits for the standby to replay the
 /// write, reads it there, and prints what happened with timings; also shows the stale read you get without waiting,
-/// and a timeout while replay is paused.
+/// and a timeout while replay is paused. Then streams the same table's changes through the replication pump, with a
+/// pause and resume.
 /// </summary>
 internal static class DemoCommand
 {
@@ -21,7 +22,7 @@ internal static class DemoCommand
         var primary = new Option<string?>("--primary") { Description = "Connection string of your own primary (default: start a local primary and standby)." };
         var standby = new Option<string?>("--standby") { Description = "Connection string of your own hot standby (with --primary)." };
         var timeout = new Option<double>("--timeout-ms") { Description = "Wait timeout per write, in milliseconds.", DefaultValueFactory = _ => 3000 };
-        var command = new Command("demo", "Read-your-writes demo: write on the primary, wait on the LSN tracker, read on the standby.")
+        var command = new Command("demo", "Demo: read-your-writes through the LSN tracker (write on the primary, wait, read on the standby), then change streaming through the replication pump with pause and resume.")
         {
             writes, primary, standby, timeout,
         };
@@ -134,7 +135,8 @@ internal static class DemoCommand
                 Console.WriteLine($"  resumed replay: a waiter registered while paused was {resumed.Outcome} {sw.Elapsed.TotalMilliseconds:0.0} ms after the resume; row visible on standby: {await IsVisibleAsync(standby, id, cancellationToken)}");
             }
 
-            return visibleAfterWait == rounds ? 0 : 1;
+            bool streamed = await ReplicationDemo.RunAsync(primaryCs!, loggerFactory, cancellationToken);
+            return visibleAfterWait == rounds && streamed ? 0 : 1;
         }
         catch (LocalPostgresException ex)
         {
