@@ -51,6 +51,7 @@ public sealed partial class ReplicationPump : IAsyncDisposable
     private ulong _received;
     private ulong _serverLsn;
     private long _reconnects;
+    private long _changesReported;
     private int _disposed;
 
     private ReplicationState _state = ReplicationState.Created;
@@ -491,10 +492,11 @@ public sealed partial class ReplicationPump : IAsyncDisposable
                 _assembler.Truncate(truncate);
                 break;
             case CommitMessage commit:
-                long before = _assembler.ChangesDecoded;
                 _assembler.Commit(ToLsn(commit.CommitLsn), ToLsn(commit.TransactionEndLsn));
                 _idle = true;
-                ReplicationMetrics.Changes.Add(_assembler.ChangesDecoded - before, new KeyValuePair<string, object?>(ReplicationMetrics.SlotTag, Slot));
+                long decoded = _assembler.ChangesDecoded;
+                ReplicationMetrics.Changes.Add(decoded - _changesReported, new KeyValuePair<string, object?>(ReplicationMetrics.SlotTag, Slot));
+                _changesReported = decoded;
                 break;
             default:
                 // Type, origin and logical decoding messages carry nothing a subscriber needs.
