@@ -6,14 +6,7 @@ using Xunit;
 
 namespace OrleansLsn.Tests.Replication;
 
-/// <summary>Tests that measure process memory; they run alone so that other tests do not disturb the figures.</summary>
-[CollectionDefinition(Name, DisableParallelization = true)]
-public sealed class ReplicationMemoryCollection
-{
-    public const string Name = "Replication memory";
-}
-
-[Collection(ReplicationMemoryCollection.Name)]
+[Collection(MemoryMeasurementCollection.Name)]
 public sealed class ReplicationBackpressureTests(PostgresFixture fixture)
 {
     /// <summary>
