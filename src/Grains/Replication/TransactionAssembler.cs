@@ -91,18 +91,18 @@ internal sealed class TransactionAssembler
 
     internal void Relation(RelationMessage message) => _relations[message.RelationId] = ToRelation(message);
 
-    internal async ValueTask InsertAsync(InsertMessage message, CancellationToken cancellationToken)
+    internal async ValueTask InsertAsync(InsertMessage message)
     {
         if (!NextChangeWanted())
         {
             return;
         }
 
-        (string?[] values, List<int>? toast, long bytes) = await ReadTupleAsync(message.NewRow, cancellationToken).ConfigureAwait(false);
+        (string?[] values, List<int>? toast, long bytes) = await ReadTupleAsync(message.NewRow).ConfigureAwait(false);
         Add(new RowChange(ChangeKind.Insert, RelationOf(message.Relation), values, null, false, toast), bytes);
     }
 
-    internal async ValueTask UpdateAsync(UpdateMessage message, CancellationToken cancellationToken)
+    internal async ValueTask UpdateAsync(UpdateMessage message)
     {
         if (!NextChangeWanted())
         {
@@ -116,19 +116,19 @@ internal sealed class TransactionAssembler
         switch (message)
         {
             case FullUpdateMessage full:
-                (old, _, oldBytes) = await ReadTupleAsync(full.OldRow, cancellationToken).ConfigureAwait(false);
+                (old, _, oldBytes) = await ReadTupleAsync(full.OldRow).ConfigureAwait(false);
                 break;
             case IndexUpdateMessage index:
-                (old, _, oldBytes) = await ReadTupleAsync(index.Key, cancellationToken).ConfigureAwait(false);
+                (old, _, oldBytes) = await ReadTupleAsync(index.Key).ConfigureAwait(false);
                 keyOnly = true;
                 break;
         }
 
-        (string?[] values, List<int>? toast, long bytes) = await ReadTupleAsync(message.NewRow, cancellationToken).ConfigureAwait(false);
+        (string?[] values, List<int>? toast, long bytes) = await ReadTupleAsync(message.NewRow).ConfigureAwait(false);
         Add(new RowChange(ChangeKind.Update, RelationOf(message.Relation), values, old, keyOnly, toast), bytes + oldBytes);
     }
 
-    internal async ValueTask DeleteAsync(DeleteMessage message, CancellationToken cancellationToken)
+    internal async ValueTask DeleteAsync(DeleteMessage message)
     {
         if (!NextChangeWanted())
         {
@@ -141,10 +141,10 @@ internal sealed class TransactionAssembler
         switch (message)
         {
             case FullDeleteMessage full:
-                (old, _, bytes) = await ReadTupleAsync(full.OldRow, cancellationToken).ConfigureAwait(false);
+                (old, _, bytes) = await ReadTupleAsync(full.OldRow).ConfigureAwait(false);
                 break;
             case KeyDeleteMessage key:
-                (old, _, bytes) = await ReadTupleAsync(key.Key, cancellationToken).ConfigureAwait(false);
+                (old, _, bytes) = await ReadTupleAsync(key.Key).ConfigureAwait(false);
                 keyOnly = true;
                 break;
         }
@@ -254,14 +254,13 @@ internal sealed class TransactionAssembler
         return new ChangeRelation(message.RelationId, message.Namespace, message.RelationName, columns);
     }
 
-    private static async ValueTask<(string?[] Values, List<int>? UnchangedToast, long Bytes)> ReadTupleAsync(
-        ReplicationTuple tuple, CancellationToken cancellationToken)
+    private static async ValueTask<(string?[] Values, List<int>? UnchangedToast, long Bytes)> ReadTupleAsync(ReplicationTuple tuple)
     {
         var values = new string?[tuple.NumColumns];
         List<int>? toast = null;
         long bytes = 24 + (8L * values.Length);
         int i = 0;
-        await foreach (ReplicationValue value in tuple.WithCancellation(cancellationToken).ConfigureAwait(false))
+        await foreach (ReplicationValue value in tuple.ConfigureAwait(false))
         {
             if (value.IsUnchangedToastedValue)
             {
@@ -269,7 +268,7 @@ internal sealed class TransactionAssembler
             }
             else if (!value.IsDBNull)
             {
-                string text = await value.Get<string>(cancellationToken).ConfigureAwait(false);
+                string text = await value.Get<string>().ConfigureAwait(false);
                 values[i] = text;
                 bytes += ValueOverheadBytes + (2L * text.Length);
             }
