@@ -9,9 +9,12 @@ namespace OrleansLsn.Bench.Common;
 /// <summary>What the figures were measured on.</summary>
 internal static class MachineInfo
 {
-    public static async Task<JsonObject> CollectAsync(string primary, string standby, CancellationToken cancellationToken)
+    /// <param name="primary">Connection string of the primary.</param>
+    /// <param name="standby">Connection string of the hot standby, or <see langword="null"/> when the command uses none.</param>
+    /// <param name="cancellationToken">Cancels the queries and the timer measurement.</param>
+    public static async Task<JsonObject> CollectAsync(string primary, string? standby, CancellationToken cancellationToken)
     {
-        return new JsonObject
+        var machine = new JsonObject
         {
             ["processor_count"] = Environment.ProcessorCount,
             ["cpu_model"] = ReadCpuModel(),
@@ -23,8 +26,13 @@ internal static class MachineInfo
             ["gc_latency_mode"] = GCSettings.LatencyMode.ToString(),
             ["timer_period_ms"] = Math.Round(await MeasureTimerPeriodAsync(cancellationToken).ConfigureAwait(false), 3),
             ["postgresql_primary"] = await ServerVersionAsync(primary, cancellationToken).ConfigureAwait(false),
-            ["postgresql_standby"] = await ServerVersionAsync(standby, cancellationToken).ConfigureAwait(false),
         };
+        if (standby is not null)
+        {
+            machine["postgresql_standby"] = await ServerVersionAsync(standby, cancellationToken).ConfigureAwait(false);
+        }
+
+        return machine;
     }
 
     /// <summary>
