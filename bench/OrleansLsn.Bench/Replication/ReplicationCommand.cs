@@ -8,8 +8,6 @@ namespace OrleansLsn.Bench.Replication;
 /// <summary>The <c>replication</c> command: every replication pump scenario in one run on one primary.</summary>
 internal static class ReplicationCommand
 {
-    private delegate Task Scenario(ReplicationBenchContext context, BenchReport report, CancellationToken cancellationToken);
-
     public static Command Create()
     {
         var common = new CommonOptions(withStandby: false);
@@ -53,27 +51,10 @@ internal static class ReplicationCommand
             }
             catch (Exception ex) when (ex is ArgumentException or InvalidOperationException)
             {
-                AnsiConsole.MarkupLine($"[red]{Markup.Escape(ex.Message)}[/]");
-                return 2;
+                return BenchRunner.InvalidOption(ex);
             }
 
-            try
-            {
-                return await RunAsync(settings, sizes, cancellationToken).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-            {
-                AnsiConsole.MarkupLine("[yellow]Cancelled.[/]");
-                return 130;
-            }
-#pragma warning disable CA1031 // Setting up the server failed: report it and exit non-zero.
-            catch (Exception ex)
-#pragma warning restore CA1031
-            {
-                AnsiConsole.MarkupLine("[red]The benchmark could not run:[/]");
-                AnsiConsole.WriteException(ex, ExceptionFormats.ShortenEverything);
-                return 1;
-            }
+            return await BenchRunner.InvokeAsync(() => RunAsync(settings, sizes, cancellationToken), cancellationToken).ConfigureAwait(false);
         });
         return command;
     }
@@ -81,7 +62,7 @@ internal static class ReplicationCommand
     private static async Task<int> RunAsync(BenchSettings settings, Sizes sizes, CancellationToken cancellationToken)
     {
         var report = new BenchReport("replication", settings.Quick);
-        var scenarios = new (string Name, Scenario Run)[]
+        var scenarios = new (string Name, BenchRunner.Scenario<ReplicationBenchContext> Run)[]
         {
             ("throughput", ThroughputScenario.RunAsync),
             ("paused memory", PausedMemoryScenario.RunAsync),
@@ -107,40 +88,13 @@ internal static class ReplicationCommand
             report.Machine["wal_sender_timeout_s"] = context.WalSenderTimeout.TotalSeconds;
             report.Machine["pgoutput_protocol"] = context.ProtocolNumber;
             report.Note($"Server: {server.Description}. Every scenario ran in this one process, one after the other, on the same primary.");
-            foreach ((string name, Scenario run) in scenarios)
-            {
-                AnsiConsole.MarkupLine($"[grey]Running {name}…[/]");
-                try
-                {
-                    await run(context, report, cancellationToken).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-                {
-                    throw;
-                }
-#pragma warning disable CA1031 // Any scenario failure is reported, and the others still run.
-                catch (Exception ex)
-#pragma warning restore CA1031
-                {
-                    report.Fail(name, ex);
-                    AnsiConsole.WriteException(ex, ExceptionFormats.ShortenEverything);
-                }
-            }
+            await BenchRunner.RunScenariosAsync(scenarios, context, report, cancellationToken).ConfigureAwait(false);
         }
 
         report.Note(
             $"Load average (1/5/15 min) before the run: {loadBefore}; after: {LoadAverage()}. Other work on this 2-core machine (e.g. a test " +
             "suite) competes with PostgreSQL and the benchmark, so figures vary between runs.");
-        ResultsTable.Render(report);
-        if (report.Failed)
-        {
-            AnsiConsole.MarkupLine($"[red]{report.Errors.Count} scenario(s) failed; {Markup.Escape(report.Area)}.json was not written.[/]");
-            return 1;
-        }
-
-        string path = await ResultsJson.WriteAsync(report, settings.OutputDirectory, cancellationToken).ConfigureAwait(false);
-        AnsiConsole.MarkupLine($"Wrote [blue]{Markup.Escape(path)}[/]");
-        return 0;
+        return await BenchRunner.FinishAsync(report, settings.OutputDirectory, cancellationToken).ConfigureAwait(false);
     }
 
     private static string LoadAverage()

@@ -7,8 +7,6 @@ namespace OrleansLsn.Bench.Tracker;
 /// <summary>The <c>tracker</c> command: every tracker scenario in one run on one primary and standby.</summary>
 internal static class TrackerCommand
 {
-    private delegate Task Scenario(TrackerBenchContext context, BenchReport report, CancellationToken cancellationToken);
-
     public static Command Create()
     {
         var common = new CommonOptions();
@@ -34,27 +32,10 @@ internal static class TrackerCommand
             }
             catch (Exception ex) when (ex is ArgumentException or InvalidOperationException)
             {
-                AnsiConsole.MarkupLine($"[red]{Markup.Escape(ex.Message)}[/]");
-                return 2;
+                return BenchRunner.InvalidOption(ex);
             }
 
-            try
-            {
-                return await RunAsync(settings, sampleCount, cancellationToken).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-            {
-                AnsiConsole.MarkupLine("[yellow]Cancelled.[/]");
-                return 130;
-            }
-#pragma warning disable CA1031 // Setting up the servers failed: report it and exit non-zero.
-            catch (Exception ex)
-#pragma warning restore CA1031
-            {
-                AnsiConsole.MarkupLine("[red]The benchmark could not run:[/]");
-                AnsiConsole.WriteException(ex, ExceptionFormats.ShortenEverything);
-                return 1;
-            }
+            return await BenchRunner.InvokeAsync(() => RunAsync(settings, sampleCount, cancellationToken), cancellationToken).ConfigureAwait(false);
         });
         return command;
     }
@@ -62,7 +43,7 @@ internal static class TrackerCommand
     private static async Task<int> RunAsync(BenchSettings settings, int samples, CancellationToken cancellationToken)
     {
         var report = new BenchReport("tracker", settings.Quick);
-        var scenarios = new (string Name, Scenario Run)[]
+        var scenarios = new (string Name, BenchRunner.Scenario<TrackerBenchContext> Run)[]
         {
             ("wake latency", WakeLatencyScenario.RunAsync),
             ("standby load", StandbyLoadScenario.RunAsync),
@@ -82,36 +63,9 @@ internal static class TrackerCommand
                 $"ActivePollInterval really spaces polls about {Format.Number(timerPeriod, "0.0")} ms apart on this machine (see standby_qps).");
             using var polls = new PollCounter();
             var context = new TrackerBenchContext(targets.Primary, targets.Standby, settings.Quick, samples, polls);
-            foreach ((string name, Scenario run) in scenarios)
-            {
-                AnsiConsole.MarkupLine($"[grey]Running {name}…[/]");
-                try
-                {
-                    await run(context, report, cancellationToken).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-                {
-                    throw;
-                }
-#pragma warning disable CA1031 // Any scenario failure is reported, and the others still run.
-                catch (Exception ex)
-#pragma warning restore CA1031
-                {
-                    report.Fail(name, ex);
-                    AnsiConsole.WriteException(ex, ExceptionFormats.ShortenEverything);
-                }
-            }
+            await BenchRunner.RunScenariosAsync(scenarios, context, report, cancellationToken).ConfigureAwait(false);
         }
 
-        ResultsTable.Render(report);
-        if (report.Failed)
-        {
-            AnsiConsole.MarkupLine($"[red]{report.Errors.Count} scenario(s) failed; {Markup.Escape(report.Area)}.json was not written.[/]");
-            return 1;
-        }
-
-        string path = await ResultsJson.WriteAsync(report, settings.OutputDirectory, cancellationToken).ConfigureAwait(false);
-        AnsiConsole.MarkupLine($"Wrote [blue]{Markup.Escape(path)}[/]");
-        return 0;
+        return await BenchRunner.FinishAsync(report, settings.OutputDirectory, cancellationToken).ConfigureAwait(false);
     }
 }

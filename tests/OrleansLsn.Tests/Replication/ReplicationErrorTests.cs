@@ -153,10 +153,7 @@ public sealed class ReplicationErrorTests(PostgresFixture fixture)
         options.Settings["wal_sender_timeout"] = "'2s'";
         await using LocalPostgresCluster cluster = await LocalPostgresCluster.StartAsync(options, Ct);
         await using ReplicationScenario scenario = await ReplicationScenario.CreateAsync(cluster.Primary.ConnectionString, nameof(SlotInvalidatedByMaxSlotWalKeepSize_TerminalClearError));
-        ReplicationPump pump = scenario.StartPump();
-        var recorder = new BatchRecorder();
-        await using ReplicationSubscription subscription = pump.Subscribe(recorder.OnChangesAsync);
-        await scenario.WaitStreamingAsync(pump);
+        (ReplicationPump pump, BatchRecorder recorder) = await scenario.StartStreamingAsync();
         pump.Pause();
 
         // Unread WAL far beyond max_slot_wal_keep_size, then a checkpoint: the slot loses the WAL it needs.

@@ -37,10 +37,7 @@ public sealed class ReplicationMetricsTests(PostgresFixture fixture)
         });
         listener.Start();
 
-        ReplicationPump pump = scenario.StartPump();
-        var recorder = new BatchRecorder();
-        await using ReplicationSubscription subscription = pump.Subscribe(recorder.OnChangesAsync);
-        await scenario.WaitStreamingAsync(pump);
+        (ReplicationPump pump, BatchRecorder recorder) = await scenario.StartStreamingAsync();
         await scenario.InsertRangeAsync(1, 3);
         await Wait.UntilAsync(() => recorder.Confirmed.Count == 1, TimeSpan.FromSeconds(30), () => "the batch", Ct);
         recorder.Hold();

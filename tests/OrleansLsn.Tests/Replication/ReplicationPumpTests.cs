@@ -15,10 +15,7 @@ public sealed class ReplicationPumpTests(PostgresFixture fixture)
     public async Task Inserts_ArriveAsOneBatchPerTransaction_WithCommitMetadata()
     {
         await using ReplicationScenario scenario = await ReplicationScenario.CreateAsync(fixture.PrimaryConnectionString, nameof(Inserts_ArriveAsOneBatchPerTransaction_WithCommitMetadata));
-        ReplicationPump pump = scenario.StartPump();
-        var recorder = new BatchRecorder();
-        await using ReplicationSubscription subscription = pump.Subscribe(recorder.OnChangesAsync);
-        await scenario.WaitStreamingAsync(pump);
+        (ReplicationPump pump, BatchRecorder recorder) = await scenario.StartStreamingAsync();
 
         Lsn after1 = await scenario.InsertRangeAsync(1, 3, "a");
         Lsn after2 = await scenario.InsertRangeAsync(4, 4, "b");
@@ -48,10 +45,7 @@ public sealed class ReplicationPumpTests(PostgresFixture fixture)
         await using ReplicationScenario scenario = await ReplicationScenario.CreateAsync(
             fixture.PrimaryConnectionString, nameof(UpdatesDeletesAndTruncate_CarryValuesOldKeysAndNulls),
             "id bigint primary key, payload text, n numeric, doc jsonb, at timestamptz, big text");
-        ReplicationPump pump = scenario.StartPump();
-        var recorder = new BatchRecorder();
-        await using ReplicationSubscription subscription = pump.Subscribe(recorder.OnChangesAsync);
-        await scenario.WaitStreamingAsync(pump);
+        (ReplicationPump pump, BatchRecorder recorder) = await scenario.StartStreamingAsync();
 
         string t = scenario.Table;
         await scenario.ExecuteAsync($"insert into {t} values (1, 'one', 1.50, '{{\"a\": [1, 2]}}', '2026-01-02 03:04:05+00', (select string_agg(md5(g::text), '') from generate_series(1, 4000) g)), (2, null, null, null, null, null)");
@@ -106,16 +100,13 @@ public sealed class ReplicationPumpTests(PostgresFixture fixture)
     public async Task LargeTransaction_ArrivesInBoundedFragments_SharingCommitMetadata()
     {
         await using ReplicationScenario scenario = await ReplicationScenario.CreateAsync(fixture.PrimaryConnectionString, nameof(LargeTransaction_ArrivesInBoundedFragments_SharingCommitMetadata));
-        ReplicationPump pump = scenario.StartPump(o =>
+        (ReplicationPump pump, BatchRecorder recorder) = await scenario.StartStreamingAsync(o =>
         {
             o.MaxBatchChanges = 1000;
             o.MaxBatchBytes = 64 * 1024;
             o.HighWaterBatches = 8;
             o.LowWaterBatches = 4;
         });
-        var recorder = new BatchRecorder();
-        await using ReplicationSubscription subscription = pump.Subscribe(recorder.OnChangesAsync);
-        await scenario.WaitStreamingAsync(pump);
 
         await scenario.InsertRangeAsync(1, 20_000, new string('p', 50));
 
@@ -142,10 +133,7 @@ public sealed class ReplicationPumpTests(PostgresFixture fixture)
     public async Task FlushLsn_StaysBehindAnUnconfirmedTransaction_ThenFollowsConfirmation()
     {
         await using ReplicationScenario scenario = await ReplicationScenario.CreateAsync(fixture.PrimaryConnectionString, nameof(FlushLsn_StaysBehindAnUnconfirmedTransaction_ThenFollowsConfirmation));
-        ReplicationPump pump = scenario.StartPump();
-        var recorder = new BatchRecorder();
-        await using ReplicationSubscription subscription = pump.Subscribe(recorder.OnChangesAsync);
-        await scenario.WaitStreamingAsync(pump);
+        (ReplicationPump pump, BatchRecorder recorder) = await scenario.StartStreamingAsync();
         await scenario.InsertRangeAsync(1, 1);
         await Wait.UntilAsync(() => recorder.Confirmed.Count == 1, Timeout, () => "the first batch", Ct);
         Lsn firstEnd = recorder.Confirmed[0].Batch.EndLsn;
@@ -194,10 +182,7 @@ public sealed class ReplicationPumpTests(PostgresFixture fixture)
     public async Task QuietPublication_IdlePumpAcknowledgesKeepalivePositions()
     {
         await using ReplicationScenario scenario = await ReplicationScenario.CreateAsync(fixture.PrimaryConnectionString, nameof(QuietPublication_IdlePumpAcknowledgesKeepalivePositions));
-        ReplicationPump pump = scenario.StartPump();
-        var recorder = new BatchRecorder();
-        await using ReplicationSubscription subscription = pump.Subscribe(recorder.OnChangesAsync);
-        await scenario.WaitStreamingAsync(pump);
+        (ReplicationPump pump, BatchRecorder recorder) = await scenario.StartStreamingAsync();
 
         // WAL that the publication does not cover (another table): no batch, but the slot must not pin it.
         await scenario.ExecuteAsync($"create table if not exists {scenario.Table}_other(x int); insert into {scenario.Table}_other select generate_series(1, 10000)");
@@ -217,10 +202,7 @@ public sealed class ReplicationPumpTests(PostgresFixture fixture)
     public async Task ManualPause_HoldsUntilResume_AndReadsNothingMeanwhile()
     {
         await using ReplicationScenario scenario = await ReplicationScenario.CreateAsync(fixture.PrimaryConnectionString, nameof(ManualPause_HoldsUntilResume_AndReadsNothingMeanwhile));
-        ReplicationPump pump = scenario.StartPump();
-        var recorder = new BatchRecorder();
-        await using ReplicationSubscription subscription = pump.Subscribe(recorder.OnChangesAsync);
-        await scenario.WaitStreamingAsync(pump);
+        (ReplicationPump pump, BatchRecorder recorder) = await scenario.StartStreamingAsync();
         await scenario.InsertRangeAsync(1, 1);
         await Wait.UntilAsync(() => recorder.Confirmed.Count == 1, Timeout, () => "the first batch", Ct);
 
@@ -314,10 +296,7 @@ public sealed class ReplicationPumpTests(PostgresFixture fixture)
     public async Task WalsenderKilledWhilePaused_IsNoticed_AndThePumpReconnects()
     {
         await using ReplicationScenario scenario = await ReplicationScenario.CreateAsync(fixture.PrimaryConnectionString, nameof(WalsenderKilledWhilePaused_IsNoticed_AndThePumpReconnects));
-        ReplicationPump pump = scenario.StartPump();
-        var recorder = new BatchRecorder();
-        await using ReplicationSubscription subscription = pump.Subscribe(recorder.OnChangesAsync);
-        await scenario.WaitStreamingAsync(pump);
+        (ReplicationPump pump, BatchRecorder recorder) = await scenario.StartStreamingAsync();
         int pid = pump.Status.ServerPid!.Value;
         pump.Pause();
         await scenario.InsertRangeAsync(1, 5);

@@ -70,6 +70,16 @@ public sealed class ReplicationScenario : IAsyncDisposable
         return pump;
     }
 
+    /// <summary>Starts a pump with a <see cref="BatchRecorder"/> subscribed (disposed with the pump) and waits until it streams.</summary>
+    public async Task<(ReplicationPump Pump, BatchRecorder Recorder)> StartStreamingAsync(Action<ReplicationPumpOptions>? configure = null)
+    {
+        ReplicationPump pump = StartPump(configure);
+        var recorder = new BatchRecorder();
+        pump.Subscribe(recorder.OnChangesAsync);
+        await WaitStreamingAsync(pump);
+        return (pump, recorder);
+    }
+
     public async Task ExecuteAsync(string sql)
     {
         await using var conn = new NpgsqlConnection(ConnectionString);
