@@ -76,7 +76,13 @@ internal sealed class TransactionAssembler
         _changes = new List<RowChange>();
         _changesBytes = 0;
         _skipTransaction = _lastCompletedCommitLsn != Lsn.Invalid && commitLsn <= _lastCompletedCommitLsn;
-        if (!_skipTransaction && commitLsn == _partialCommitLsn)
+        if (_skipTransaction)
+        {
+            // A replayed transaction that is already in the backlog. It must not touch the record of a transaction
+            // that was cut off: that one may come right after it.
+            _skipChanges = 0;
+        }
+        else if (commitLsn == _partialCommitLsn)
         {
             _skipChanges = _partialChanges;
         }
@@ -172,13 +178,9 @@ internal sealed class TransactionAssembler
             return;
         }
 
-        if (_changes.Count > 0)
+        // With earlier fragments the last one is sent even if empty (every change went out before), to close the transaction.
+        if (_changes.Count > 0 || _partialFragments > 0)
         {
-            Flush(isLast: true, endLsn);
-        }
-        else if (_partialFragments > 0)
-        {
-            // Every change went out in earlier fragments; close the transaction with an empty last fragment.
             Flush(isLast: true, endLsn);
         }
         else
