@@ -172,8 +172,9 @@ internal static class SlotSetup
         {
             await using var create = new NpgsqlCommand("SELECT lsn::text FROM pg_create_logical_replication_slot($1, 'pgoutput')", admin);
             create.Parameters.Add(new NpgsqlParameter { Value = slot });
+            // A new slot's confirmed_flush_lsn is its consistent point.
             string lsn = (string)(await create.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
-            return (Lsn.Invalid, lsn);
+            return (Lsn.Parse(lsn), lsn);
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.DuplicateObject)
         {
