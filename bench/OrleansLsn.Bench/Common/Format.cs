@@ -7,6 +7,9 @@ internal static class Format
 {
     public static string Ms(double ms) => ms.ToString("0.000", CultureInfo.InvariantCulture) + " ms";
 
+    /// <summary>Microseconds, with one decimal.</summary>
+    public static string Us(double us) => us.ToString("#,0.0", CultureInfo.InvariantCulture) + " µs";
+
     public static string Count(double value) => value.ToString("#,0", CultureInfo.InvariantCulture);
 
     public static string PerSecond(double value) => Count(value) + "/s";

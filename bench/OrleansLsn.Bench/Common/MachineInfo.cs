@@ -14,7 +14,21 @@ internal static class MachineInfo
     /// <param name="cancellationToken">Cancels the queries and the timer measurement.</param>
     public static async Task<JsonObject> CollectAsync(string primary, string? standby, CancellationToken cancellationToken)
     {
-        var machine = new JsonObject
+        JsonObject machine = await CollectAsync(cancellationToken).ConfigureAwait(false);
+        machine["postgresql_primary"] = await ServerVersionAsync(primary, cancellationToken).ConfigureAwait(false);
+        if (standby is not null)
+        {
+            machine["postgresql_standby"] = await ServerVersionAsync(standby, cancellationToken).ConfigureAwait(false);
+        }
+
+        return machine;
+    }
+
+    /// <summary>The machine alone, for commands that use no PostgreSQL server.</summary>
+    /// <param name="cancellationToken">Cancels the timer measurement.</param>
+    public static async Task<JsonObject> CollectAsync(CancellationToken cancellationToken)
+    {
+        return new JsonObject
         {
             ["processor_count"] = Environment.ProcessorCount,
             ["cpu_model"] = ReadCpuModel(),
@@ -25,14 +39,7 @@ internal static class MachineInfo
             ["server_gc"] = GCSettings.IsServerGC,
             ["gc_latency_mode"] = GCSettings.LatencyMode.ToString(),
             ["timer_period_ms"] = Math.Round(await MeasureTimerPeriodAsync(cancellationToken).ConfigureAwait(false), 3),
-            ["postgresql_primary"] = await ServerVersionAsync(primary, cancellationToken).ConfigureAwait(false),
         };
-        if (standby is not null)
-        {
-            machine["postgresql_standby"] = await ServerVersionAsync(standby, cancellationToken).ConfigureAwait(false);
-        }
-
-        return machine;
     }
 
     /// <summary>

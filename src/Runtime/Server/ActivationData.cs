@@ -15,7 +15,7 @@ namespace OrleansLsn.Runtime;
 internal sealed partial class ActivationData
 {
     private readonly Lock _lock = new();
-    private readonly Queue<WorkItem> _waiting = new();
+    private readonly LinkedList<WorkItem> _waiting = new();
     private readonly List<GrainTimer> _timers = [];
     private readonly Catalog _catalog;
     private readonly ILogger _logger;
@@ -23,6 +23,8 @@ internal sealed partial class ActivationData
     private State _state = State.Created;
     private int _running;
     private bool _deactivateOnIdle;
+    private bool _deactivationScheduled;
+    private int _waitingInterleavable;
     private DeactivationReason _reason;
     private long _lastActivity = Stopwatch.GetTimestamp();
     private long _keepAliveUntil;
@@ -88,11 +90,11 @@ internal sealed partial class ActivationData
                 case State.Created:
                     _state = State.Activating;
                     activate = true;
-                    _waiting.Enqueue(item);
+                    Wait(item);
                     break;
                 case State.Activating:
                 case State.Deactivating:
-                    _waiting.Enqueue(item);
+                    Wait(item);
                     break;
                 default:
                     if (_running == 0 ? _waiting.Count == 0 : item.Interleaves(this))
@@ -102,7 +104,7 @@ internal sealed partial class ActivationData
                     }
                     else
                     {
-                        _waiting.Enqueue(item);
+                        Wait(item);
                     }
 
                     break;
@@ -203,12 +205,46 @@ internal sealed partial class ActivationData
             _state = State.Deactivating;
             _reason = reason;
             now = _running == 0;
+            _deactivationScheduled = now;
         }
 
         if (now)
         {
             Schedule(static s => ((ActivationData)s!).DeactivateAsync(), this);
+            return;
         }
+
+        // Turns that never finish must not keep the activation (or a shutdown) forever: after the deactivation
+        // timeout it deactivates anyway, as Orleans does.
+        ITimer? force = null;
+        force = Runtime.TimeProvider.CreateTimer(
+            static s =>
+            {
+                var (activation, timer) = ((ActivationData, Func<ITimer?>))s!;
+                timer()?.Dispose();
+                activation.ForceDeactivation();
+            },
+            (this, (Func<ITimer?>)(() => force)),
+            Runtime.Collection.DeactivationTimeout,
+            Timeout.InfiniteTimeSpan);
+    }
+
+    private void ForceDeactivation()
+    {
+        int running;
+        lock (_lock)
+        {
+            if (_state != State.Deactivating || _deactivationScheduled)
+            {
+                return;
+            }
+
+            _deactivationScheduled = true;
+            running = _running;
+        }
+
+        LogForcedDeactivation(_logger, GrainId.ToString(), running, Runtime.Collection.DeactivationTimeout);
+        Schedule(static s => ((ActivationData)s!).DeactivateAsync(), this);
     }
 
     private void StartTurn(WorkItem item) =>
@@ -260,6 +296,8 @@ internal sealed partial class ActivationData
             if (_state == State.Valid && _running == 0 && _deactivateOnIdle)
             {
                 _state = State.Deactivating;
+                _deactivationScheduled = true;
+                deactivate = true;
                 _reason = new DeactivationReason(DeactivationReasonCode.ApplicationRequested, "DeactivateOnIdle was called.");
             }
 
@@ -267,9 +305,10 @@ internal sealed partial class ActivationData
             {
                 toStart = DrainLocked();
             }
-            else if (_state == State.Deactivating && _running == 0)
+            else if (_state == State.Deactivating && _running == 0 && !_deactivationScheduled)
             {
                 deactivate = true;
+                _deactivationScheduled = true;
             }
         }
 
@@ -280,16 +319,51 @@ internal sealed partial class ActivationData
         }
     }
 
+    private void Wait(WorkItem item)
+    {
+        _waiting.AddLast(item);
+        if (item.Interleaves(this))
+        {
+            _waitingInterleavable++;
+        }
+    }
+
+    /// <summary>
+    /// Starts what may start: the head if nothing runs, then every waiting item that interleaves, wherever it is in
+    /// the queue, so an [AlwaysInterleave] request is never stuck behind a request that waits for it.
+    /// </summary>
     private List<WorkItem>? DrainLocked()
     {
         List<WorkItem>? toStart = null;
-        while (_waiting.Count > 0 && (_running == 0 || _waiting.Peek().Interleaves(this)))
+        while (_waiting.First is { } head && (_running == 0 || head.Value.Interleaves(this)))
         {
-            (toStart ??= []).Add(_waiting.Dequeue());
-            _running++;
+            Take(head, ref toStart);
+        }
+
+        for (LinkedListNode<WorkItem>? node = _waiting.First; node is not null && _waitingInterleavable > 0;)
+        {
+            LinkedListNode<WorkItem>? next = node.Next;
+            if (node.Value.Interleaves(this))
+            {
+                Take(node, ref toStart);
+            }
+
+            node = next;
         }
 
         return toStart;
+    }
+
+    private void Take(LinkedListNode<WorkItem> node, ref List<WorkItem>? toStart)
+    {
+        _waiting.Remove(node);
+        if (node.Value.Interleaves(this))
+        {
+            _waitingInterleavable--;
+        }
+
+        (toStart ??= []).Add(node.Value);
+        _running++;
     }
 
     private void StartAll(List<WorkItem>? items)
@@ -339,6 +413,7 @@ internal sealed partial class ActivationData
                 _state = State.Invalid;
                 failed = [.. _waiting];
                 _waiting.Clear();
+                _waitingInterleavable = 0;
             }
         }
 
@@ -389,6 +464,7 @@ internal sealed partial class ActivationData
             _state = State.Invalid;
             pending = [.. _waiting];
             _waiting.Clear();
+            _waitingInterleavable = 0;
         }
 
         _catalog.Remove(this);
@@ -440,6 +516,9 @@ internal sealed partial class ActivationData
 
     [LoggerMessage(EventId = 3205, Level = LogLevel.Warning, Message = "A timer callback of {Grain} failed")]
     private static partial void LogTimerCallbackFailed(ILogger logger, string grain, Exception exception);
+
+    [LoggerMessage(EventId = 3207, Level = LogLevel.Warning, Message = "Deactivating {Grain} with {Running} turns still running after the deactivation timeout {Timeout}")]
+    private static partial void LogForcedDeactivation(ILogger logger, string grain, int running, TimeSpan timeout);
 
     [LoggerMessage(EventId = 3206, Level = LogLevel.Error, Message = "A turn of {Grain} failed unexpectedly")]
     private static partial void LogTurnFailed(ILogger logger, string grain, Exception exception);

@@ -16,6 +16,8 @@ namespace OrleansLsn.Runtime;
 /// </summary>
 internal sealed partial class SiloRuntime : CallRuntime, IFrameHandler
 {
+    private static readonly TimeSpan CalleeDeadlineGrace = TimeSpan.FromSeconds(1);
+
     private readonly ConcurrentDictionary<Guid, ClientSession> _clients = new();
     private readonly ConcurrentDictionary<(IReplySink Sink, long Id), CancellationTokenSource> _cancellable = new();
     private readonly ILogger _logger;
@@ -165,7 +167,9 @@ internal sealed partial class SiloRuntime : CallRuntime, IFrameHandler
             cancellation = new CancellationTokenSource();
             if (request.TimeoutMs > 0)
             {
-                cancellation.CancelAfter(TimeSpan.FromMilliseconds(request.TimeoutMs));
+                // The caller cancels the callee when its timeout fires; this deadline is only a backstop for a lost
+                // cancel message, so it comes a little later and the caller reports a timeout, not a cancellation.
+                cancellation.CancelAfter(TimeSpan.FromMilliseconds(request.TimeoutMs) + CalleeDeadlineGrace);
             }
 
             _cancellable[(sink, request.Id)] = cancellation;

@@ -35,6 +35,7 @@ public sealed class SiloHarness : IAsyncDisposable
         builder.UseOrleansLsn(silo =>
         {
             silo.UseLocalhostClustering(Secret, gatewayPort: 0).AddTestGrains();
+            silo.ConfigureGrainCollection(o => o.DeactivationTimeout = TimeSpan.FromSeconds(2));
             if (options is not null)
             {
                 silo.Configure(options);

@@ -204,8 +204,17 @@ internal abstract class CallRuntime : IReferenceContext, IDisposable
                 call.TrySetException(new ClientNotAvailableException(TryReadDetail(ref reader) ?? $"The client behind {call.Target} is not connected."));
                 break;
             case ResponseStatus.Canceled:
-                outcome = "canceled";
-                call.TrySetException(new OperationCanceledException($"{call.Method.DisplayName} was canceled in the grain."));
+                if (Stopwatch.GetTimestamp() >= call.Deadline)
+                {
+                    outcome = "timeout";
+                    call.TrySetException(TimedOut(call));
+                }
+                else
+                {
+                    outcome = "canceled";
+                    call.TrySetException(new OperationCanceledException($"{call.Method.DisplayName} was canceled in the grain."));
+                }
+
                 break;
             default:
                 outcome = "invalid";
@@ -258,13 +267,15 @@ internal abstract class CallRuntime : IReferenceContext, IDisposable
             if (now >= call.Deadline && _pending.TryRemove(entry.Key, out _))
             {
                 call.Registration.Dispose();
-                call.TrySetException(new TimeoutException(
-                    $"Response did not arrive on time in {call.Timeout} for {call.Method.DisplayName} on {call.Target}."));
+                call.TrySetException(TimedOut(call));
                 RuntimeMetrics.CallCompleted(Side, "timeout", call.StartedAt);
                 SendCancel(call);
             }
         }
     }
+
+    private static TimeoutException TimedOut(PendingCall call) =>
+        new($"Response did not arrive on time in {call.Timeout} for {call.Method.DisplayName} on {call.Target}.");
 
     private static string? TryReadDetail(ref SpanReader reader)
     {

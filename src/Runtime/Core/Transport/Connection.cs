@@ -216,23 +216,35 @@ internal sealed partial class Connection : IAsyncDisposable
     {
         try
         {
-            await Task.WhenAll(_readLoop, _writeLoop).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
-        {
-            // The loops report their errors through Close.
-        }
+            await Task.WhenAll(_readLoop, _writeLoop).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            while (_sendQueue.Reader.TryRead(out FrameBuffer? frame))
+            {
+                frame.Dispose();
+            }
 
-        while (_sendQueue.Reader.TryRead(out FrameBuffer? frame))
-        {
-            frame.Dispose();
+            // Completing the writer may try to flush to a socket that is already gone; that is expected here.
+            await IgnoreFailureAsync(_reader.CompleteAsync()).ConfigureAwait(false);
+            await IgnoreFailureAsync(_writer.CompleteAsync()).ConfigureAwait(false);
+            await IgnoreFailureAsync(_stream.DisposeAsync()).ConfigureAwait(false);
+            _closing.Dispose();
         }
+        finally
+        {
+            _closed.TrySetResult();
+        }
+    }
 
-        await _reader.CompleteAsync().ConfigureAwait(false);
-        await _writer.CompleteAsync().ConfigureAwait(false);
-        await _stream.DisposeAsync().ConfigureAwait(false);
-        _closing.Dispose();
-        _closed.TrySetResult();
+    private static async Task IgnoreFailureAsync(ValueTask pending)
+    {
+        try
+        {
+            await pending.ConfigureAwait(false);
+        }
+#pragma warning disable CA1031 // Cleanup of a closed connection: any failure means it is already gone.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+        }
     }
 
     private async Task ReadLoopAsync()
