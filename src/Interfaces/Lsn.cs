@@ -2,6 +2,8 @@ using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.Numerics;
 using System.Text;
+using System.Text.Json.Serialization;
+using OrleansLsn.Runtime;
 
 namespace OrleansLsn;
 
@@ -21,6 +23,7 @@ namespace OrleansLsn;
 /// Parsing from a span and formatting into a span never allocate.
 /// </para>
 /// </remarks>
+[GenerateSerializer]
 public readonly struct Lsn :
     IEquatable<Lsn>,
     IComparable<Lsn>,
@@ -51,6 +54,7 @@ public readonly struct Lsn :
 
     /// <summary>Creates an LSN from its 64-bit WAL byte position.</summary>
     /// <param name="value">The position; every value is representable, 0 being <see cref="Invalid"/>.</param>
+    [JsonConstructor]
     public Lsn(ulong value)
     {
         Value = value;
@@ -60,6 +64,7 @@ public readonly struct Lsn :
     public ulong Value { get; }
 
     /// <summary><see langword="false"/> only for <see cref="Invalid"/> (<c>0/0</c>).</summary>
+    [JsonIgnore]
     public bool IsValid => Value != 0;
 
     /// <summary>The upper 32 bits: the part before the slash.</summary>

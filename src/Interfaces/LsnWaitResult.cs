@@ -1,9 +1,12 @@
+using OrleansLsn.Runtime;
+
 namespace OrleansLsn;
 
 /// <summary>The result of waiting for an LSN to be replayed.</summary>
 /// <param name="Outcome">Whether the LSN was replayed in time.</param>
 /// <param name="ReplayLsn">The latest replay LSN the tracker knew when the wait ended; <see langword="null"/> if it never
 /// reached the replica.</param>
+[GenerateSerializer]
 public sealed record LsnWaitResult(LsnWaitOutcome Outcome, Lsn? ReplayLsn)
 {
     /// <summary><see langword="true"/> when <see cref="Outcome"/> is <see cref="LsnWaitOutcome.Ready"/>.</summary>

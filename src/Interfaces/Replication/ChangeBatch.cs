@@ -1,3 +1,5 @@
+using OrleansLsn.Runtime;
+
 namespace OrleansLsn;
 
 /// <summary>
@@ -6,6 +8,7 @@ namespace OrleansLsn;
 /// <see cref="CommitLsn"/> and <see cref="Fragment"/>, so (<see cref="CommitLsn"/>, <see cref="Fragment"/>) identifies a
 /// batch for de-duplication.
 /// </summary>
+[GenerateSerializer]
 public sealed record ChangeBatch
 {
     /// <summary>The replication slot the batch came from.</summary>

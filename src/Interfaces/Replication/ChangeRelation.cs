@@ -1,3 +1,5 @@
+using OrleansLsn.Runtime;
+
 namespace OrleansLsn;
 
 /// <summary>
@@ -8,6 +10,7 @@ namespace OrleansLsn;
 /// <param name="Schema">The schema (namespace) name.</param>
 /// <param name="Name">The table name.</param>
 /// <param name="Columns">The published columns, in the order of every value list of a change to this relation.</param>
+[GenerateSerializer]
 public sealed record ChangeRelation(uint RelationId, string Schema, string Name, IReadOnlyList<ChangeColumn> Columns)
 {
     /// <summary>The schema-qualified name, e.g. <c>public.orders</c> (not quoted).</summary>
@@ -32,4 +35,5 @@ public sealed record ChangeRelation(uint RelationId, string Schema, string Name,
 /// <param name="Name">The column name.</param>
 /// <param name="TypeId">The OID of the column's data type.</param>
 /// <param name="IsKey">Whether the column is part of the replica identity (usually the primary key).</param>
+[GenerateSerializer]
 public sealed record ChangeColumn(string Name, uint TypeId, bool IsKey);

@@ -1,3 +1,5 @@
+using OrleansLsn.Runtime;
+
 namespace OrleansLsn;
 
 /// <summary>What a replication pump is doing.</summary>
@@ -71,6 +73,7 @@ public enum ReplicationErrorKind
 }
 
 /// <summary>A snapshot of a replication pump.</summary>
+[GenerateSerializer]
 public sealed record ReplicationStatus
 {
     /// <summary>The slot name.</summary>

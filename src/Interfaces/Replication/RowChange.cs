@@ -1,3 +1,5 @@
+using OrleansLsn.Runtime;
+
 namespace OrleansLsn;
 
 /// <summary>
@@ -17,6 +19,7 @@ namespace OrleansLsn;
 /// Column indexes of <paramref name="NewValues"/> whose large (TOASTed) value did not change and was therefore not sent;
 /// their entries are <see langword="null"/>. <see langword="null"/> when there are none.
 /// </param>
+[GenerateSerializer]
 public sealed record RowChange(
     ChangeKind Kind,
     ChangeRelation Relation,

@@ -118,10 +118,32 @@ internal sealed class ContractSerializer
                 }
             }
 
+            CheckRestorable(type);
             return new ContractTypeCodec(type, _json);
         }
 
         throw Refused(type, $"mark it [{nameof(GenerateSerializerAttribute).Replace("Attribute", string.Empty, StringComparison.Ordinal)}] to make it part of the contract");
+    }
+
+    /// <summary>
+    /// Refuses a type whose constructor takes a property's value but which the JSON encoder would not call (a struct
+    /// with a parameterized constructor, say): the value would silently come back as its default.
+    /// </summary>
+    private void CheckRestorable(Type type)
+    {
+        JsonTypeInfo info = _json.GetTypeInfo(type);
+        var constructorParameters = type.GetConstructors()
+            .SelectMany(c => c.GetParameters())
+            .Select(p => p.Name)
+            .Where(n => n is not null)
+            .ToHashSet(StringComparer.OrdinalIgnoreCase);
+        foreach (JsonPropertyInfo property in info.Properties)
+        {
+            if (property.Set is null && property.AssociatedParameter is null && constructorParameters.Contains(property.Name))
+            {
+                throw Refused(type, $"its property {property.Name} is set only by a constructor the serializer does not use; mark that constructor [JsonConstructor]");
+            }
+        }
     }
 
     private static ValueCodec Create(Type codecType, params object[] args) =>
