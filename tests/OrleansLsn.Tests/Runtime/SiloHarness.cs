@@ -44,7 +44,17 @@ public sealed class SiloHarness : IAsyncDisposable
             configure?.Invoke(silo);
         });
         IHost host = builder.Build();
-        await host.StartAsync();
+        try
+        {
+            await host.StartAsync();
+        }
+        catch
+        {
+            // An undisposed host's console lifetime would block the test process's exit.
+            host.Dispose();
+            throw;
+        }
+
         return new SiloHarness(host);
     }
 
