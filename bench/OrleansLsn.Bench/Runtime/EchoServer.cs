@@ -93,30 +93,25 @@ internal sealed class EchoServer : IAsyncDisposable
         }
     }
 
-    private async Task AcceptLoopAsync()
+    private Task AcceptLoopAsync() => AcceptEachAsync(_listener, socket =>
     {
-        CancellationToken token = _stopping.Token;
-        while (!token.IsCancellationRequested)
+        lock (_lock)
         {
-            Socket socket;
-            try
-            {
-                socket = await _listener.AcceptAsync(token).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
-            {
-                return;
-            }
-
-            socket.NoDelay = true;
-            lock (_lock)
-            {
-                _connections.Add(Task.Run(() => ServeAsync(socket, token), CancellationToken.None));
-            }
+            _connections.Add(Task.Run(() => ServeAsync(socket, _stopping.Token), CancellationToken.None));
         }
-    }
+    });
 
-    private async Task BlockingAcceptLoopAsync()
+    private Task BlockingAcceptLoopAsync() => AcceptEachAsync(_blockingListener, socket =>
+    {
+        lock (_lock)
+        {
+            _blockingSockets.Add(socket);
+        }
+
+        new Thread(() => ServeBlocking(socket)) { IsBackground = true, Name = "bench blocking echo" }.Start();
+    });
+
+    private async Task AcceptEachAsync(Socket listener, Action<Socket> serve)
     {
         CancellationToken token = _stopping.Token;
         while (!token.IsCancellationRequested)
@@ -124,7 +119,7 @@ internal sealed class EchoServer : IAsyncDisposable
             Socket socket;
             try
             {
-                socket = await _blockingListener.AcceptAsync(token).ConfigureAwait(false);
+                socket = await listener.AcceptAsync(token).ConfigureAwait(false);
             }
             catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
             {
@@ -132,12 +127,7 @@ internal sealed class EchoServer : IAsyncDisposable
             }
 
             socket.NoDelay = true;
-            lock (_lock)
-            {
-                _blockingSockets.Add(socket);
-            }
-
-            new Thread(() => ServeBlocking(socket)) { IsBackground = true, Name = "bench blocking echo" }.Start();
+            serve(socket);
         }
     }
 

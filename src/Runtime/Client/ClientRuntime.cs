@@ -398,14 +398,6 @@ internal sealed partial class ClientRuntime : CallRuntime, IFrameHandler
         }
     }
 
-    public TGrain GetGrain<TGrain>(string primaryKey)
-        where TGrain : IGrainWithStringKey
-    {
-        ArgumentException.ThrowIfNullOrEmpty(primaryKey);
-        InterfaceDescriptor descriptor = Interfaces.Get(typeof(TGrain));
-        return (TGrain)ReferenceProxy.Create(descriptor, this, ReferenceAddress.ForGrain(descriptor.Id, primaryKey));
-    }
-
     /// <summary>Closes the connection (for tests that simulate a network fault); the client reconnects.</summary>
     internal void DropConnection() => _connection?.Close(new IOException("Connection dropped on purpose."));
 

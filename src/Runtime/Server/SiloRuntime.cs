@@ -274,13 +274,6 @@ internal sealed partial class SiloRuntime : CallRuntime, IFrameHandler
         return base.GetAddress(reference, declaredType);
     }
 
-    public TGrain GetGrain<TGrain>(string primaryKey)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(primaryKey);
-        InterfaceDescriptor descriptor = Interfaces.Get(typeof(TGrain));
-        return (TGrain)ReferenceProxy.Create(descriptor, this, ReferenceAddress.ForGrain(descriptor.Id, primaryKey));
-    }
-
     public override void Dispose()
     {
         Catalog.Dispose();

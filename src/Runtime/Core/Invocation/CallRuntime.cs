@@ -301,6 +301,14 @@ internal abstract class CallRuntime : IReferenceContext, IDisposable
             : $"Pass a grain reference (GrainFactory.GetGrain, or AsReference<{declaredType.Name}>() inside a grain), not the {reference.GetType().Name} object itself.");
     }
 
+    /// <summary>A reference to the grain with this key, bound to this runtime.</summary>
+    public TGrain GetGrain<TGrain>(string primaryKey)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(primaryKey);
+        InterfaceDescriptor descriptor = Interfaces.Get(typeof(TGrain));
+        return (TGrain)ReferenceProxy.Create(descriptor, this, ReferenceAddress.ForGrain(descriptor.Id, primaryKey));
+    }
+
     public object CreateReference(Type interfaceType, ReferenceAddress address)
     {
         InterfaceDescriptor descriptor = Interfaces.Get(interfaceType);
