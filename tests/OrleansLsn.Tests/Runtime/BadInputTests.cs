@@ -13,7 +13,7 @@ public sealed class BadInputTests
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task GarbageBeforeTheHandshake_ClosesThatConnection_WithALogLine()
     {
         await using SiloHarness silo = await SiloHarness.StartAsync();
@@ -25,7 +25,7 @@ public sealed class BadInputTests
         await Wait.UntilAsync(() => silo.Logs.Any(l => l.Contains("during the handshake", StringComparison.Ordinal)), Deadline, () => "a log line for the closed connection");
     }
 
-    [Theory]
+    [Theory(Timeout = 60_000)]
     [InlineData("oversized")]
     [InlineData("zero-length")]
     [InlineData("unknown-kind")]
@@ -61,7 +61,7 @@ public sealed class BadInputTests
         Assert.Equal("still fine", await good.GetGrain<IEchoGrain>("e").Echo("still fine"));
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task UnknownMethodId_GetsAnErrorResponse_AndTheConnectionStaysUsable()
     {
         await using SiloHarness silo = await SiloHarness.StartAsync();
@@ -84,7 +84,7 @@ public sealed class BadInputTests
         Assert.Equal((byte)ResponseStatus.Exception, response[2]);
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task Fuzz_RandomFramesAtThePort_DoNotDisturbAWellBehavedClient()
     {
         await using SiloHarness silo = await SiloHarness.StartAsync();

@@ -10,7 +10,7 @@ public sealed class CallSemanticsTests
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(10);
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task ResponseTimeout_FailsTheCaller_AndCancelsTheCallee()
     {
         await using SiloHarness silo = await SiloHarness.StartAsync();
@@ -25,7 +25,7 @@ public sealed class CallSemanticsTests
         await Wait.ForAsync(canceled, Deadline, "the grain's token after the caller's timeout");
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task CallerCancellation_ReachesTheCallee()
     {
         await using SiloHarness silo = await SiloHarness.StartAsync();
@@ -40,7 +40,7 @@ public sealed class CallSemanticsTests
         await Wait.ForAsync(silo.Probe.Signal("t2:canceled"), Deadline, "the grain's token after the caller cancelled");
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task AlreadyCancelledToken_FailsWithoutSending()
     {
         await using SiloHarness silo = await SiloHarness.StartAsync();
@@ -50,7 +50,7 @@ public sealed class CallSemanticsTests
         Assert.False(silo.Probe.Signal("t3:started").IsCompleted);
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task MethodTimeoutAttribute_OverridesTheDefault()
     {
         await using SiloHarness silo = await SiloHarness.StartAsync();
@@ -62,7 +62,7 @@ public sealed class CallSemanticsTests
         Assert.InRange(watch.Elapsed, TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(5));
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task Exceptions_KeepTypeMessageAndRemoteStack()
     {
         await using SiloHarness silo = await SiloHarness.StartAsync();
@@ -88,7 +88,7 @@ public sealed class CallSemanticsTests
         await grain.Throw("none", string.Empty);
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task OneWayCall_ReturnsBeforeTheGrainRuns_AndStillRuns()
     {
         await using SiloHarness silo = await SiloHarness.StartAsync();
@@ -101,7 +101,7 @@ public sealed class CallSemanticsTests
         Assert.Equal("fired", await Wait.ForAsync(fired, Deadline, "the one-way call ran"));
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task UnregisteredInterface_GivesAClearError()
     {
         await using SiloHarness silo = await SiloHarness.StartAsync();
@@ -126,7 +126,7 @@ public sealed class CallSemanticsTests
         Assert.Contains("GenerateSerializer", error.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task SiloWithAGrainOutsideTheContract_FailsToStart()
     {
         ArgumentException error = await Assert.ThrowsAsync<ArgumentException>(() => SiloHarness.StartAsync(silo => silo.AddGrain<BadGrain>()));

@@ -6,7 +6,7 @@ namespace OrleansLsn.Tests.GrainRuntime;
 
 public sealed class GrainCallTests
 {
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task Call_ReturnsResult_OverRealTcp()
     {
         await using SiloHarness silo = await SiloHarness.StartAsync();
@@ -19,7 +19,7 @@ public sealed class GrainCallTests
         await grain.Ping();
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task ContractType_RoundTrips_WithNestedValues()
     {
         await using SiloHarness silo = await SiloHarness.StartAsync();
@@ -32,7 +32,7 @@ public sealed class GrainCallTests
         Assert.Equal(payload.Items, result.Items);
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task ManyConcurrentCalls_AllComplete()
     {
         await using SiloHarness silo = await SiloHarness.StartAsync();

@@ -16,7 +16,7 @@ public sealed class LifecycleTests
         o.CollectionQuantum = TimeSpan.FromMilliseconds(100);
     }));
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task ConcurrentFirstCalls_ActivateOnce_AndSeeOneState()
     {
         await using SiloHarness silo = await SiloHarness.StartAsync();
@@ -29,7 +29,7 @@ public sealed class LifecycleTests
         Assert.Equal(Enumerable.Range(1, 100), touches.Order());
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task IdleActivation_IsDeactivated_ThenReactivatedWithFreshState()
     {
         await using SiloHarness silo = await StartWithFastCollection();
@@ -45,7 +45,7 @@ public sealed class LifecycleTests
         Assert.Equal(2, silo.Probe.Count("activate:idle"));
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task KeepAliveGrain_AndDelayedDeactivation_SurviveIdleCollection()
     {
         await using SiloHarness silo = await StartWithFastCollection();
@@ -67,7 +67,7 @@ public sealed class LifecycleTests
         Assert.Equal(1, silo.Probe.Count("activate:delayed"));
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task DeactivateOnIdle_DeactivatesAfterTheCall()
     {
         await using SiloHarness silo = await SiloHarness.StartAsync();
@@ -82,7 +82,7 @@ public sealed class LifecycleTests
         Assert.Equal(1, await grain.Touch());
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task KeepAliveTimer_Ticks_AndKeepsTheGrainActive_WhileAPlainTimerDoesNot()
     {
         await using SiloHarness silo = await StartWithFastCollection();
@@ -98,7 +98,7 @@ public sealed class LifecycleTests
         Assert.True(await client.GetGrain<ILifecycleGrain>("ticking").TimerTicks() >= 10);
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task SiloShutdown_DeactivatesGrains_WithShuttingDown()
     {
         SiloHarness silo = await SiloHarness.StartAsync();

@@ -11,7 +11,7 @@ public sealed class ObserverTests
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(10);
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task Push_ReachesTheClientsObserver()
     {
         await using SiloHarness silo = await SiloHarness.StartAsync();
@@ -26,7 +26,7 @@ public sealed class ObserverTests
         Assert.Equal(7, await Wait.ForAsync(pushed, Deadline, "the push"));
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task Unsubscribe_StopsPushes_ToThatObserverOnly()
     {
         await using SiloHarness silo = await SiloHarness.StartAsync();
@@ -47,7 +47,7 @@ public sealed class ObserverTests
         Assert.Equal([1, 2], second.Received);
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task CallToAGoneClient_FailsFast_AndTheObserverIsDropped()
     {
         await using SiloHarness silo = await SiloHarness.StartAsync();
@@ -69,7 +69,7 @@ public sealed class ObserverTests
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"took {watch.Elapsed}");
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task CallInFlight_FailsFast_WhenTheClientDisconnects()
     {
         await using SiloHarness silo = await SiloHarness.StartAsync();
@@ -88,7 +88,7 @@ public sealed class ObserverTests
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"took {watch.Elapsed}");
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task DeletedObjectReference_IsNotCalledAnymore()
     {
         await using SiloHarness silo = await SiloHarness.StartAsync();
@@ -104,7 +104,7 @@ public sealed class ObserverTests
         Assert.Equal([1], ticker.Received);
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task ClientReconnect_KeepsObserverReferencesValid()
     {
         await using SiloHarness silo = await SiloHarness.StartAsync();
@@ -126,7 +126,7 @@ public sealed class ObserverTests
         Assert.Equal([1, 2], ticker.Received);
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task ManyOneWayPushes_AllArrive()
     {
         await using SiloHarness silo = await SiloHarness.StartAsync();

@@ -3,6 +3,7 @@ using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Options;
 using OrleansLsn.Runtime;
 using OrleansLsn.Runtime.TestHost;
+using OrleansLsn.Tests.Infrastructure;
 using Xunit;
 
 namespace OrleansLsn.Tests.GrainRuntime;
@@ -11,7 +12,7 @@ public sealed class SecurityTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task WrongSecret_IsRefused_BeforeAnyGrainCode()
     {
         await using SiloHarness silo = await SiloHarness.StartAsync();
@@ -22,11 +23,15 @@ public sealed class SecurityTests
         Assert.Contains("secret", error.Message, StringComparison.Ordinal);
         Assert.Equal(0, silo.Silo.ConnectedClients);
         Assert.Equal(0, silo.Silo.ActivationCount);
-        Assert.Contains(silo.Logs, line => line.Contains("Refused the connection", StringComparison.Ordinal) && line.Contains("secret", StringComparison.Ordinal));
+        // The silo logs after it has sent the refusal, so the client may see the refusal first.
+        await Wait.UntilAsync(
+            () => silo.Logs.Any(line => line.Contains("Refused the connection", StringComparison.Ordinal) && line.Contains("secret", StringComparison.Ordinal)),
+            TimeSpan.FromSeconds(10),
+            () => "a log line for the refused connection");
         Assert.DoesNotContain(silo.Logs, line => line.Contains(SiloHarness.Secret, StringComparison.Ordinal) || line.Contains("not-the-cluster-secret-at-all", StringComparison.Ordinal));
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task WrongClusterId_IsRefused()
     {
         await using SiloHarness silo = await SiloHarness.StartAsync();
@@ -37,7 +42,7 @@ public sealed class SecurityTests
         Assert.Contains("other", error.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task ClientWithoutTheSecret_CannotCallAGrain_OverARawSocket()
     {
         await using SiloHarness silo = await SiloHarness.StartAsync();
@@ -62,7 +67,7 @@ public sealed class SecurityTests
         Assert.Contains("ClusterSecret", error.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task Tls_Works_AndAPlainClientIsRefused()
     {
         using X509Certificate2 certificate = CreateSelfSigned();

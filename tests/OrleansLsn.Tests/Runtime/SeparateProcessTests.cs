@@ -11,7 +11,7 @@ public sealed class SeparateProcessTests
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task SiloInAnotherProcess_ServesCallsAndObservers()
     {
         await using TestHostProcess host = TestHostProcess.Start("silo", SiloHarness.Secret, "0");
@@ -29,7 +29,7 @@ public sealed class SeparateProcessTests
         await Assert.ThrowsAsync<ClusterConnectionRefusedException>(() => ClusterClient.ConnectAsync($"127.0.0.1:{port}", "dev", "a-wrong-secret-of-enough-length"));
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task ClientInAnotherProcess_GetsPushes_AndItsDeathIsNoticedAtOnce()
     {
         await using SiloHarness silo = await SiloHarness.StartAsync();

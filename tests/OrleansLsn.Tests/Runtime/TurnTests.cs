@@ -9,7 +9,7 @@ public sealed class TurnTests
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(10);
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task NonReentrantGrain_RunsOneRequestAtATime_UnderConcurrency()
     {
         await using SiloHarness silo = await SiloHarness.StartAsync();
@@ -22,7 +22,7 @@ public sealed class TurnTests
         Assert.Equal(1, await grain.MaxConcurrent());
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task AlwaysInterleave_RunsWhileARequestWaits_OthersStillQueue()
     {
         await using SiloHarness silo = await SiloHarness.StartAsync();
@@ -37,7 +37,7 @@ public sealed class TurnTests
         Assert.Equal(1, await Wait.ForAsync(queued, Deadline, "the queued Work call"));
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task ReentrantGrain_InterleavesRequests()
     {
         await using SiloHarness silo = await SiloHarness.StartAsync();
@@ -51,7 +51,7 @@ public sealed class TurnTests
         Assert.True(waiting.IsCompletedSuccessfully);
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task SelfCall_AndCycle_DoNotDeadlock()
     {
         await using SiloHarness silo = await SiloHarness.StartAsync();
@@ -61,7 +61,7 @@ public sealed class TurnTests
         Assert.Equal("around:back:a", await Wait.ForAsync(client.GetGrain<ITurnGrain>("a").CallAround("b"), Deadline, "A → B → A"));
     }
 
-    [Fact]
+    [Fact(Timeout = 60_000)]
     public async Task Cycle_WithoutCallChainReentrancy_TimesOutAsInOrleans()
     {
         await using SiloHarness silo = await SiloHarness.StartAsync(options: o =>
