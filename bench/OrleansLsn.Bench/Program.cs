@@ -1,12 +1,11 @@
 using System.CommandLine;
 using OrleansLsn.Bench.Replication;
-using OrleansLsn.Bench.Runtime;
 using OrleansLsn.Bench.Tracker;
 using Spectre.Console;
 
 namespace OrleansLsn.Bench;
 
-/// <summary>Entry point: one sub-command per area (<c>tracker</c>, <c>replication</c>, <c>runtime</c>).</summary>
+/// <summary>Entry point: one sub-command per area (<c>tracker</c>, <c>replication</c>).</summary>
 internal static class Program
 {
     private static async Task<int> Main(string[] args)
@@ -18,11 +17,10 @@ internal static class Program
         }
 
         var root = new RootCommand(
-            "OrleansLsn benchmarks. Each command runs every scenario of its area on one primary (and standby, for the tracker; the runtime " +
-            "needs no PostgreSQL), prints a results table and writes <output>/<area>.json. The exit code is non-zero if any scenario failed to measure.");
+            "OrleansLsn benchmarks. Each command runs every scenario of its area on one primary (and standby, for the tracker)" +
+            ", prints a results table and writes <output>/<area>.json. The exit code is non-zero if any scenario failed to measure.");
         root.Subcommands.Add(TrackerCommand.Create());
         root.Subcommands.Add(ReplicationCommand.Create());
-        root.Subcommands.Add(RuntimeCommand.Create());
         return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
     }
 }

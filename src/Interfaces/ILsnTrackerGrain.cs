@@ -1,28 +1,48 @@
-using OrleansLsn.Runtime;
-
 namespace OrleansLsn;
 
 /// <summary>
 /// One tracker per region (the grain key is the region name). It watches the region's replica and releases waiters once
-/// their LSN has been replayed there.
+/// their LSN has been replayed there. It only ever activates on a silo of its region; a call for a region without a
+/// silo fails at once with <see cref="RegionUnavailableException"/>.
 /// </summary>
 public interface ILsnTrackerGrain : IGrainWithStringKey
 {
     /// <summary>The latest replay LSN seen (cached); <see langword="null"/> before the first successful poll.</summary>
     Task<Lsn?> GetLastReplay();
 
-    /// <summary>Whether the region's replica has replayed <paramref name="lsn"/>.</summary>
+    /// <summary>
+    /// Whether the region's replica has replayed <paramref name="lsn"/>. When the cached position says no, one fresh
+    /// poll of the replica is awaited before answering.
+    /// </summary>
     Task<bool> IsReplicated(Lsn lsn);
 
-    /// <summary>Pushes <see cref="ILsnObserver.OnLsnReplicated"/> once the replay LSN reaches <paramref name="lsn"/>.</summary>
+    /// <summary>
+    /// Pushes <see cref="ILsnObserver.OnLsnReplicated"/> once the replay LSN reaches <paramref name="lsn"/> (at once if it
+    /// already has). A request that is not satisfied within the tracker's notification lifetime (10 min by default) is
+    /// dropped without a push. The observer must stay reachable: a push that fails is not retried.
+    /// </summary>
     Task RequestNotification(Lsn lsn, ILsnObserver observer);
 
-    /// <summary>Waits until the replay LSN reaches <paramref name="lsn"/> or the timeout (default 3 s) elapses.</summary>
-    Task<LsnWaitResult> RequestAndAwait(Lsn lsn, TimeSpan? timeout = null);
+    /// <summary>
+    /// Waits until the replay LSN reaches <paramref name="lsn"/> or <paramref name="timeout"/> elapses (default 3 s,
+    /// at most 10 min). The wait never holds the grain's turn, so any number of callers wait at once. Cancelling
+    /// <paramref name="cancellationToken"/> withdraws the wait at once. Idempotent: after a silo failure it can simply be
+    /// retried.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The timeout is not positive or exceeds the maximum.</exception>
+    [ResponseTimeout("00:10:30")]
+    Task<LsnWaitResult> RequestAndAwait(Lsn lsn, TimeSpan? timeout = null, CancellationToken cancellationToken = default);
 
-    /// <summary>Pushes <see cref="ILsnObserver.OnReplayAdvanced"/> on every advance (coalesced).</summary>
+    /// <summary>
+    /// Pushes <see cref="ILsnObserver.OnReplayAdvanced"/> on every advance (coalesced: the newest wins). Subscriptions
+    /// expire unless renewed by subscribing again within the tracker's subscription expiry (5 min by default); an observer
+    /// whose push fails or does not complete within the push timeout is dropped.
+    /// </summary>
     Task Subscribe(ILsnObserver observer);
 
     /// <summary>Stops the pushes started by <see cref="Subscribe"/>.</summary>
     Task Unsubscribe(ILsnObserver observer);
+
+    /// <summary>The tracker's region, hosting silo, replay position, health, waiters and subscribers.</summary>
+    Task<LsnTrackerStatus> GetStatus();
 }

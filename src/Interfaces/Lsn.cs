@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Numerics;
 using System.Text;
 using System.Text.Json.Serialization;
-using OrleansLsn.Runtime;
 
 namespace OrleansLsn;
 
@@ -24,6 +23,8 @@ namespace OrleansLsn;
 /// </para>
 /// </remarks>
 [GenerateSerializer]
+[Immutable]
+[Alias("OrleansLsn.Lsn")]
 public readonly struct Lsn :
     IEquatable<Lsn>,
     IComparable<Lsn>,
@@ -61,6 +62,7 @@ public readonly struct Lsn :
     }
 
     /// <summary>The 64-bit WAL byte position (upper 32 bits before the slash, lower 32 bits after it).</summary>
+    [Id(0)]
     public ulong Value { get; }
 
     /// <summary><see langword="false"/> only for <see cref="Invalid"/> (<c>0/0</c>).</summary>

@@ -1,5 +1,3 @@
-using OrleansLsn.Runtime;
-
 namespace OrleansLsn;
 
 /// <summary>The result of waiting for an LSN to be replayed.</summary>
@@ -7,7 +5,9 @@ namespace OrleansLsn;
 /// <param name="ReplayLsn">The latest replay LSN the tracker knew when the wait ended; <see langword="null"/> if it never
 /// reached the replica.</param>
 [GenerateSerializer]
-public sealed record LsnWaitResult(LsnWaitOutcome Outcome, Lsn? ReplayLsn)
+[Immutable]
+[Alias("OrleansLsn.LsnWaitResult")]
+public sealed record LsnWaitResult([property: Id(0)] LsnWaitOutcome Outcome, [property: Id(1)] Lsn? ReplayLsn)
 {
     /// <summary><see langword="true"/> when <see cref="Outcome"/> is <see cref="LsnWaitOutcome.Ready"/>.</summary>
     public bool IsReady => Outcome == LsnWaitOutcome.Ready;

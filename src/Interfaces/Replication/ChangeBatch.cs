@@ -1,5 +1,3 @@
-using OrleansLsn.Runtime;
-
 namespace OrleansLsn;
 
 /// <summary>
@@ -9,38 +7,50 @@ namespace OrleansLsn;
 /// batch for de-duplication.
 /// </summary>
 [GenerateSerializer]
+[Immutable]
+[Alias("OrleansLsn.ChangeBatch")]
 public sealed record ChangeBatch
 {
     /// <summary>The replication slot the batch came from.</summary>
+    [Id(0)]
     public required string Slot { get; init; }
 
     /// <summary>Position of the batch in the pump's stream since the pump started (1, 2, ...); not stable across restarts.</summary>
+    [Id(1)]
     public required long Sequence { get; init; }
 
     /// <summary>The LSN of the transaction's commit record. Increases strictly from one transaction to the next.</summary>
+    [Id(2)]
     public required Lsn CommitLsn { get; init; }
 
     /// <summary>
     /// The LSN just past the commit record: the position that is acknowledged to PostgreSQL once the last fragment is
     /// confirmed. Known only on the last fragment; <see cref="Lsn.Invalid"/> on the others.
     /// </summary>
+    [Id(3)]
     public required Lsn EndLsn { get; init; }
 
     /// <summary>The transaction id.</summary>
+    [Id(4)]
     public required uint Xid { get; init; }
 
     /// <summary>When the transaction committed (server clock).</summary>
+    [Id(5)]
     public required DateTimeOffset CommitTime { get; init; }
 
     /// <summary>0 for the first (or only) fragment of the transaction, then 1, 2, ...</summary>
+    [Id(6)]
     public required int Fragment { get; init; }
 
     /// <summary>Whether this is the transaction's last fragment (true for a transaction that fits in one batch).</summary>
+    [Id(7)]
     public required bool IsLastFragment { get; init; }
 
     /// <summary>Index, within the transaction, of the first change in <see cref="Changes"/>.</summary>
+    [Id(8)]
     public required long FirstChangeIndex { get; init; }
 
     /// <summary>The changes, in the order the transaction made them.</summary>
+    [Id(9)]
     public required IReadOnlyList<RowChange> Changes { get; init; }
 }

@@ -1,6 +1,8 @@
 namespace OrleansLsn;
 
 /// <summary>What a <see cref="RowChange"/> did to its relation.</summary>
+[GenerateSerializer]
+[Alias("OrleansLsn.ChangeKind")]
 public enum ChangeKind
 {
     /// <summary>A row was inserted; <see cref="RowChange.NewValues"/> holds it.</summary>

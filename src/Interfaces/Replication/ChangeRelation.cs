@@ -1,5 +1,3 @@
-using OrleansLsn.Runtime;
-
 namespace OrleansLsn;
 
 /// <summary>
@@ -11,7 +9,13 @@ namespace OrleansLsn;
 /// <param name="Name">The table name.</param>
 /// <param name="Columns">The published columns, in the order of every value list of a change to this relation.</param>
 [GenerateSerializer]
-public sealed record ChangeRelation(uint RelationId, string Schema, string Name, IReadOnlyList<ChangeColumn> Columns)
+[Immutable]
+[Alias("OrleansLsn.ChangeRelation")]
+public sealed record ChangeRelation(
+    [property: Id(0)] uint RelationId,
+    [property: Id(1)] string Schema,
+    [property: Id(2)] string Name,
+    [property: Id(3)] IReadOnlyList<ChangeColumn> Columns)
 {
     /// <summary>The schema-qualified name, e.g. <c>public.orders</c> (not quoted).</summary>
     public string QualifiedName => Schema + "." + Name;
@@ -36,4 +40,6 @@ public sealed record ChangeRelation(uint RelationId, string Schema, string Name,
 /// <param name="TypeId">The OID of the column's data type.</param>
 /// <param name="IsKey">Whether the column is part of the replica identity (usually the primary key).</param>
 [GenerateSerializer]
-public sealed record ChangeColumn(string Name, uint TypeId, bool IsKey);
+[Immutable]
+[Alias("OrleansLsn.ChangeColumn")]
+public sealed record ChangeColumn([property: Id(0)] string Name, [property: Id(1)] uint TypeId, [property: Id(2)] bool IsKey);

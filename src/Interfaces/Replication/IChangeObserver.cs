@@ -1,5 +1,3 @@
-using OrleansLsn.Runtime;
-
 namespace OrleansLsn;
 
 /// <summary>Receives committed changes from a <see cref="IReplicationGrain"/>.</summary>

@@ -1,5 +1,3 @@
-using OrleansLsn.Runtime;
-
 namespace OrleansLsn;
 
 /// <summary>

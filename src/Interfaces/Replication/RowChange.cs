@@ -1,5 +1,3 @@
-using OrleansLsn.Runtime;
-
 namespace OrleansLsn;
 
 /// <summary>
@@ -20,13 +18,15 @@ namespace OrleansLsn;
 /// their entries are <see langword="null"/>. <see langword="null"/> when there are none.
 /// </param>
 [GenerateSerializer]
+[Immutable]
+[Alias("OrleansLsn.RowChange")]
 public sealed record RowChange(
-    ChangeKind Kind,
-    ChangeRelation Relation,
-    IReadOnlyList<string?>? NewValues,
-    IReadOnlyList<string?>? OldValues = null,
-    bool OldValuesAreKeyOnly = false,
-    IReadOnlyList<int>? UnchangedToastColumns = null)
+    [property: Id(0)] ChangeKind Kind,
+    [property: Id(1)] ChangeRelation Relation,
+    [property: Id(2)] IReadOnlyList<string?>? NewValues,
+    [property: Id(3)] IReadOnlyList<string?>? OldValues = null,
+    [property: Id(4)] bool OldValuesAreKeyOnly = false,
+    [property: Id(5)] IReadOnlyList<int>? UnchangedToastColumns = null)
 {
     /// <summary>The new (or, for a delete, the old) value of the column named <paramref name="columnName"/>.</summary>
     /// <exception cref="ArgumentException">The relation has no such column.</exception>
