@@ -3,7 +3,8 @@ namespace OrleansLsn;
 /// <summary>
 /// One tracker per region (the grain key is the region name). It watches the region's replica and releases waiters once
 /// their LSN has been replayed there. It only ever activates on a silo of its region; a call for a region without a
-/// silo fails at once with <see cref="RegionUnavailableException"/>.
+/// silo fails at once with <see cref="RegionUnavailableException"/>, and a key that is not a valid region name with
+/// <see cref="ArgumentException"/>. Every method refuses <see cref="Lsn.Invalid"/> (0/0) with <see cref="ArgumentException"/>.
 /// </summary>
 public interface ILsnTrackerGrain : IGrainWithStringKey
 {
@@ -30,6 +31,7 @@ public interface ILsnTrackerGrain : IGrainWithStringKey
     /// retried.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The timeout is not positive or exceeds the maximum.</exception>
+    /// <exception cref="ArgumentException"><paramref name="lsn"/> is <see cref="Lsn.Invalid"/> (0/0), the default value.</exception>
     [ResponseTimeout("00:10:30")]
     Task<LsnWaitResult> RequestAndAwait(Lsn lsn, TimeSpan? timeout = null, CancellationToken cancellationToken = default);
 

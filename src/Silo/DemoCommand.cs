@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using Microsoft.Extensions.Logging;
 using Npgsql;
 using OrleansLsn.PostgresLocal;
 using OrleansLsn.Tracking;
@@ -9,13 +8,16 @@ using OrleansLsn.Tracking;
 namespace OrleansLsn.Silo;
 
 /// <summary>
-/// <c>demo</c>: read-your-writes through the tracker engine. Writes on the primary, waits for the standby to replay the
-/// write, reads it there, and prints what happened with timings; also shows the stale read you get without waiting,
-/// and a timeout while replay is paused. Then streams the same table's changes through the replication pump, with a
-/// pause and resume.
+/// <c>demo</c>: read-your-writes through the tracker grain, called by an Orleans cluster client over TCP. Writes on the
+/// primary, waits on the region's <see cref="ILsnTrackerGrain"/> for the standby to replay the write, reads it there,
+/// and prints what happened with timings; also shows the stale read you get without waiting, and a timeout while
+/// replay is paused. Then streams the same table's changes through the <see cref="IReplicationGrain"/> to a client
+/// observer, with a pause and resume.
 /// </summary>
 internal static class DemoCommand
 {
+    private const string Region = "local";
+
     internal static Command Create()
     {
         var writes = new Option<int>("--writes") { Description = "How many write/wait/read rounds to run.", DefaultValueFactory = _ => 20 };
@@ -50,7 +52,6 @@ internal static class DemoCommand
 
     private static async Task<int> RunAsync(int rounds, string? primaryCs, string? standbyCs, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        using ILoggerFactory loggerFactory = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning));
         LocalPostgresCluster? cluster = null;
         try
         {
@@ -71,11 +72,30 @@ internal static class DemoCommand
             await ExecAsync(primary, "create table if not exists orleanslsn_demo(id bigserial primary key, note text not null, written_at timestamptz not null default clock_timestamp())", cancellationToken);
             await ReplicaControl.WaitForCatchUpAsync(primaryCs, standbyCs!, TimeSpan.FromSeconds(30), cancellationToken);
 
-            var options = new LsnTrackerOptions { ReplicaConnectionString = standbyCs, DefaultWaitTimeout = timeout };
-            await using var tracker = new LsnTracker("local", options, loggerFactory.CreateLogger<LsnTracker>());
-            tracker.Start();
-            await tracker.RefreshAsync(cancellationToken);
-            Console.WriteLine($"Tracker for region 'local': {tracker.Health.Status}, replica replay at {tracker.LastReplay}, primary={tracker.IsPrimary}");
+            Console.WriteLine("Starting an Orleans silo (region 'local', watching the standby) and a cluster client over TCP...");
+            var swCluster = Stopwatch.StartNew();
+            var settings = new Dictionary<string, string?>
+            {
+                ["OrleansLsn:Region"] = Region,
+                ["OrleansLsn:PrimaryConnectionString"] = primaryCs,
+                ["OrleansLsn:ReplicaConnectionString"] = standbyCs,
+                ["OrleansLsn:Tracker:DefaultWaitTimeout"] = timeout.ToString("c", CultureInfo.InvariantCulture),
+                ["OrleansLsn:Replication:Slots:0:Name"] = ReplicationDemo.Slot,
+                ["OrleansLsn:Replication:Slots:0:Publication"] = ReplicationDemo.Publication,
+                ["OrleansLsn:Replication:Slots:0:Tables:0"] = "orleanslsn_demo",
+            };
+            await using DemoCluster orleans = await DemoCluster.StartAsync(settings, cancellationToken);
+            ILsnTrackerGrain tracker = orleans.Client.GetGrain<ILsnTrackerGrain>(Region);
+            LsnTrackerStatus status = await tracker.GetStatus();
+            for (int i = 0; i < 100 && status.Health == TrackerHealthStatus.Starting; i++)
+            {
+                // The first call activated the grain; its first poll of the standby follows within milliseconds.
+                await Task.Delay(20, cancellationToken);
+                status = await tracker.GetStatus();
+            }
+
+            Console.WriteLine($"  gateway 127.0.0.1:{orleans.GatewayPort}, ready in {swCluster.Elapsed.TotalSeconds:0.0} s");
+            Console.WriteLine($"Tracker grain for region '{status.Region}' on silo {status.Silo}: {status.Health}, replica replay at {status.LastReplay}, primary={status.IsPrimary}");
             Console.WriteLine();
             Console.WriteLine("  #  commit LSN       read w/o wait  wait       outcome  replay LSN       read after wait");
             Console.WriteLine("  -  ---------------  -------------  ---------  -------  ---------------  ---------------");
@@ -98,7 +118,7 @@ internal static class DemoCommand
                 Lsn lsn = await PrimaryLsn.GetCurrentInsertLsnAsync(primary, cancellationToken);
 
                 var sw = Stopwatch.StartNew();
-                LsnWaitResult wait = await tracker.RequestAndAwaitAsync(lsn, timeout, cancellationToken);
+                LsnWaitResult wait = await tracker.RequestAndAwait(lsn, timeout, cancellationToken);
                 double waitMs = sw.Elapsed.TotalMilliseconds;
                 waits.Add(waitMs);
                 bool visibleAfter = await IsVisibleAsync(standby, id, cancellationToken);
@@ -112,11 +132,12 @@ internal static class DemoCommand
             }
 
             waits.Sort();
+            status = await tracker.GetStatus();
             Console.WriteLine();
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"Summary: {rounds} writes. Reading the standby right after commit missed the write {staleWithoutWait} time(s); after waiting on the tracker it was visible {visibleAfterWait} of {rounds} time(s)."));
+                $"Summary: {rounds} writes. Reading the standby right after commit missed the write {staleWithoutWait} time(s); after waiting on the tracker grain it was visible {visibleAfterWait} of {rounds} time(s)."));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"Wait after commit: p50 {Percentile(waits, 0.50):0.00} ms, p99 {Percentile(waits, 0.99):0.00} ms, max {waits[^1]:0.00} ms. Tracker: {tracker.Health.Status}, one replica connection for all waiters."));
+                $"Wait after commit (client -> gateway -> grain -> engine): p50 {Percentile(waits, 0.50):0.00} ms, p99 {Percentile(waits, 0.99):0.00} ms, max {waits[^1]:0.00} ms. Tracker: {status.Health}, one replica connection for all waiters."));
 
             if (cluster is not null)
             {
@@ -126,16 +147,24 @@ internal static class DemoCommand
                 long id = await InsertAsync(primary, "written while replay is paused", cancellationToken);
                 Lsn lsn = await PrimaryLsn.GetCurrentInsertLsnAsync(primary, cancellationToken);
                 var sw = Stopwatch.StartNew();
-                LsnWaitResult paused = await tracker.RequestAndAwaitAsync(lsn, TimeSpan.FromMilliseconds(500), cancellationToken);
+                LsnWaitResult paused = await tracker.RequestAndAwait(lsn, TimeSpan.FromMilliseconds(500), cancellationToken);
                 Console.WriteLine($"  wait for {lsn} with a 500 ms timeout: {paused.Outcome} after {sw.Elapsed.TotalMilliseconds:0} ms (replay stuck at {paused.ReplayLsn}); row visible on standby: {await IsVisibleAsync(standby, id, cancellationToken)}");
-                ValueTask<LsnWaitResult> pending = tracker.RequestAndAwaitAsync(lsn, TimeSpan.FromSeconds(10), cancellationToken);
+                Task<LsnWaitResult> pending = tracker.RequestAndAwait(lsn, TimeSpan.FromSeconds(10), cancellationToken);
+                LsnTrackerStatus waiting = await tracker.GetStatus();
+                for (int i = 0; i < 100 && waiting.PendingWaiters == 0; i++)
+                {
+                    await Task.Delay(10, cancellationToken);
+                    waiting = await tracker.GetStatus();
+                }
+
+                Console.WriteLine($"  a second wait (10 s timeout) is pending in the grain: {waiting.PendingWaiters} waiter(s); resuming replay...");
                 sw.Restart();
                 await cluster.ResumeReplayAsync(cancellationToken);
                 LsnWaitResult resumed = await pending;
-                Console.WriteLine($"  resumed replay: a waiter registered while paused was {resumed.Outcome} {sw.Elapsed.TotalMilliseconds:0.0} ms after the resume; row visible on standby: {await IsVisibleAsync(standby, id, cancellationToken)}");
+                Console.WriteLine($"  resumed replay: the pending wait was {resumed.Outcome} {sw.Elapsed.TotalMilliseconds:0.0} ms after the resume; row visible on standby: {await IsVisibleAsync(standby, id, cancellationToken)}");
             }
 
-            bool streamed = await ReplicationDemo.RunAsync(primaryCs!, loggerFactory, cancellationToken);
+            bool streamed = await ReplicationDemo.RunAsync(primaryCs!, orleans.Client, cancellationToken);
             return visibleAfterWait == rounds && streamed ? 0 : 1;
         }
         catch (LocalPostgresException ex)

@@ -25,6 +25,9 @@ internal static class ReplicationMetrics
     internal static readonly Counter<long> SubscriberFailures = Meter.CreateCounter<long>(
         "orleanslsn.replication.subscriber.failures", "{failure}", "Deliveries a subscriber failed (they are retried).");
 
+    internal static readonly Counter<long> SubscribersDropped = Meter.CreateCounter<long>(
+        "orleanslsn.replication.subscribers.dropped", "{subscriber}", "Subscribers a replication grain dropped because they could not be reached for the subscriber timeout.");
+
     internal static readonly Histogram<double> DeliveryDuration = Meter.CreateHistogram<double>(
         "orleanslsn.replication.delivery.duration", "s", "Time a subscriber took to confirm a batch.");
 

@@ -21,6 +21,9 @@ internal static class TrackerMetrics
     internal static readonly Counter<long> PollErrors = Meter.CreateCounter<long>(
         "orleanslsn.tracker.poll.errors", "{error}", "Failed connection attempts and replay position queries.");
 
+    internal static readonly Counter<long> ObserversDropped = Meter.CreateCounter<long>(
+        "orleanslsn.tracker.observers.dropped", "{observer}", "Observers a tracker grain dropped because a push failed or timed out.");
+
     internal static readonly UpDownCounter<long> PendingWaiters = Meter.CreateUpDownCounter<long>(
         "orleanslsn.tracker.waiters.pending", "{waiter}", "Waiters currently registered.");
 }

@@ -1,0 +1,41 @@
+using OrleansLsn.Replication;
+
+namespace OrleansLsn.Hosting;
+
+/// <summary>Builds one slot's <see cref="ReplicationPumpOptions"/> from the shared tuning and the slot's own settings.</summary>
+internal static class PumpOptionsFactory
+{
+    internal static ReplicationPumpOptions Create(OrleansLsnOptions options, ReplicationSlotOptions slot, string? connectionString = null)
+    {
+        ReplicationPumpOptions t = options.Replication.Pump;
+        var pump = new ReplicationPumpOptions
+        {
+            ConnectionString = connectionString ?? options.PrimaryConnectionString,
+            SlotName = slot.Name,
+            PublicationName = slot.Publication,
+            CreateSlot = slot.CreateSlot,
+            CreatePublication = slot.CreatePublication,
+            AcknowledgeWithoutSubscribers = t.AcknowledgeWithoutSubscribers,
+            HighWaterBytes = t.HighWaterBytes,
+            LowWaterBytes = t.LowWaterBytes,
+            HighWaterBatches = t.HighWaterBatches,
+            LowWaterBatches = t.LowWaterBatches,
+            MaxBatchChanges = t.MaxBatchChanges,
+            MaxBatchBytes = t.MaxBatchBytes,
+            MaxStatusInterval = t.MaxStatusInterval,
+            MonitorInterval = t.MonitorInterval,
+            QueryTimeout = t.QueryTimeout,
+            ReconnectInitialDelay = t.ReconnectInitialDelay,
+            ReconnectMaxDelay = t.ReconnectMaxDelay,
+            SubscriberRetryInitialDelay = t.SubscriberRetryInitialDelay,
+            SubscriberRetryMaxDelay = t.SubscriberRetryMaxDelay,
+            ApplicationName = t.ApplicationName,
+        };
+        foreach (string table in slot.Tables)
+        {
+            pump.PublicationTables.Add(table);
+        }
+
+        return pump;
+    }
+}

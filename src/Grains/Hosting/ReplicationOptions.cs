@@ -1,0 +1,33 @@
+using OrleansLsn.Replication;
+
+namespace OrleansLsn.Hosting;
+
+/// <summary>The slots a cluster may stream (section <c>OrleansLsn:Replication</c>).</summary>
+public sealed class ReplicationOptions
+{
+    /// <summary>
+    /// The slots that can be streamed through <see cref="IReplicationGrain"/>; a grain key that is not listed here is
+    /// refused with <see cref="ReplicationSlotNotConfiguredException"/> before any SQL is sent. Default: none.
+    /// </summary>
+    public IList<ReplicationSlotOptions> Slots { get; } = new List<ReplicationSlotOptions>();
+
+    /// <summary>
+    /// A subscriber that cannot be reached (its client vanished, or a delivery neither completes nor fails) stops holding
+    /// the slot after this time and is dropped, with a log line. A subscriber whose own code throws is not dropped: it
+    /// gets the batch again with backoff. Default 30 s.
+    /// </summary>
+    public TimeSpan SubscriberTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// How often every silo makes sure the grains of <see cref="ReplicationSlotOptions.AlwaysOn"/> slots are active
+    /// (after a silo failure, the longest such a slot stays without a pump). Default 10 s.
+    /// </summary>
+    public TimeSpan AlwaysOnCheckInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Tuning shared by every slot's pump (water marks, batch limits, intervals, backoff); see
+    /// <see cref="ReplicationPumpOptions"/>. Its connection string, slot, publication and tables are ignored here:
+    /// they come from <see cref="OrleansLsnOptions.PrimaryConnectionString"/> and <see cref="Slots"/>.
+    /// </summary>
+    public ReplicationPumpOptions Pump { get; set; } = new();
+}

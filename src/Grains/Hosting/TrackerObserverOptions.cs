@@ -1,0 +1,24 @@
+namespace OrleansLsn.Hosting;
+
+/// <summary>How an <see cref="ILsnTrackerGrain"/> treats its observers (section <c>OrleansLsn:Observers</c>).</summary>
+public sealed class TrackerObserverOptions
+{
+    /// <summary>
+    /// A subscription made with <see cref="ILsnTrackerGrain.Subscribe"/> expires unless renewed (subscribed again) within
+    /// this time, so that subscriptions of clients that vanished do not live forever. Default 5 min.
+    /// </summary>
+    public TimeSpan SubscriptionExpiry { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// A push to an observer that neither completes nor fails within this time counts as failed and the observer is
+    /// dropped. Bounds what a vanished client costs: Orleans would otherwise wait for its 30 s response timeout, and
+    /// other observers never wait for it at all (each has its own push in flight). Default 5 s.
+    /// </summary>
+    public TimeSpan PushTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// A request made with <see cref="ILsnTrackerGrain.RequestNotification"/> that is not satisfied within this time is
+    /// dropped without a push. Default 10 min (the longest wait a tracker accepts).
+    /// </summary>
+    public TimeSpan NotificationLifetime { get; set; } = TimeSpan.FromMinutes(10);
+}

@@ -1,0 +1,202 @@
+using System.Diagnostics;
+using Npgsql;
+using Orleans.TestingHost;
+using OrleansLsn.Tests.Infrastructure;
+using Xunit;
+
+namespace OrleansLsn.Tests.Cluster;
+
+/// <summary>
+/// A cluster of four silos, two per region, whose silos a test kills; each test gets a fresh one. The collection runs
+/// alone, after the parallel tests.
+/// </summary>
+public sealed class FailoverCluster : IAsyncDisposable
+{
+    public static readonly string[] Regions = [LsnTestCluster.EuWest, LsnTestCluster.EuWest, LsnTestCluster.UsEast, LsnTestCluster.UsEast];
+
+    private readonly string _primary;
+
+    private FailoverCluster(InProcessTestCluster cluster, string primary)
+    {
+        Cluster = cluster;
+        _primary = primary;
+    }
+
+    public InProcessTestCluster Cluster { get; }
+
+    public static async Task<FailoverCluster> StartAsync(PostgresFixture postgres)
+    {
+        await ReplicationTables.PrepareAsync(postgres.PrimaryConnectionString, TestSlots.FailoverSlots);
+        return new FailoverCluster(await LsnTestCluster.StartAsync(postgres, Regions, [TestSlots.FailoverAlwaysOn]), postgres.PrimaryConnectionString);
+    }
+
+    public string? RegionOf(string address) => LsnTestCluster.RegionOfAddress(Cluster, address, Regions);
+
+    /// <summary>
+    /// Kills the silo at <paramref name="address"/> the way a crash does: no graceful shutdown, no deactivation; then
+    /// its process resources go (the host is disposed), as they would with the process.
+    /// </summary>
+    public async Task CrashAsync(string address)
+    {
+        InProcessSiloHandle silo = Cluster.Silos.Single(s => s.SiloAddress.ToParsableString() == address);
+        await Cluster.KillSiloAsync(silo);
+        await silo.DisposeAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Cluster.DisposeAsync();
+        await ReplicationTables.DropAsync(_primary, TestSlots.FailoverSlots);
+    }
+}
+
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class FailoverCollection
+{
+    public const string Name = "Failover";
+}
+
+/// <summary>Silos die; the grains come back on surviving silos of the right region and nothing committed is lost.</summary>
+[Collection(FailoverCollection.Name)]
+public sealed class FailoverTests(PostgresFixture postgres)
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task KillingTheSiloHostingATracker_MovesItToTheRegionsOtherSilo_AndWaitsSucceedAgain()
+    {
+        await using FailoverCluster fixture = await FailoverCluster.StartAsync(postgres);
+        IClusterClient client = fixture.Cluster.Client;
+        ILsnTrackerGrain tracker = client.GetGrain<ILsnTrackerGrain>(LsnTestCluster.EuWest);
+        LsnTrackerStatus before = await tracker.GetStatus();
+        Assert.Equal(LsnTestCluster.EuWest, fixture.RegionOf(before.Silo));
+
+        await using var primary = new NpgsqlConnection(postgres.PrimaryConnectionString);
+        await primary.OpenAsync(Ct);
+        Lsn lsn = await OrleansLsn.Tracking.PrimaryLsn.GetCurrentInsertLsnAsync(primary, Ct);
+
+        var sw = Stopwatch.StartNew();
+        await fixture.CrashAsync(before.Silo);
+        (LsnWaitResult result, int attempts) = await RetryAsync(() => tracker.RequestAndAwait(lsn, TimeSpan.FromSeconds(5), Ct), TimeSpan.FromSeconds(60));
+        TimeSpan recovered = sw.Elapsed;
+        Assert.Equal(LsnWaitOutcome.Ready, result.Outcome);
+
+        LsnTrackerStatus after = await tracker.GetStatus();
+        Assert.NotEqual(before.Silo, after.Silo);
+        Assert.Equal(LsnTestCluster.EuWest, fixture.RegionOf(after.Silo));
+        TestContext.Current.SendDiagnosticMessage($"tracker eu-west moved from {before.Silo} to {after.Silo}; first Ready wait {recovered.TotalSeconds:0.0} s after the kill ({attempts} failed attempts)");
+    }
+
+    [Fact]
+    public async Task KillingTheSiloHostingAReplicationGrain_WhileChangesFlow_LosesNothing()
+    {
+        const int Rows = 400;
+        string slot = TestSlots.Failover;
+        string table = TestSlots.Table(slot);
+        await using FailoverCluster fixture = await FailoverCluster.StartAsync(postgres);
+        IClusterClient client = fixture.Cluster.Client;
+        var observer = new RecordingChangeObserver();
+        IChangeObserver reference = client.CreateObjectReference<IChangeObserver>(observer);
+        IReplicationGrain grain = client.GetGrain<IReplicationGrain>(slot);
+        await grain.Subscribe(reference);
+        await Wait.UntilAsync(async () => (await grain.GetStatus()).State == ReplicationState.Streaming, TimeSpan.FromSeconds(30), () => "streaming");
+        string hosting = (await grain.GetStatus()).Silo!;
+
+        // Writes go on, one row per transaction, while the grain's silo dies.
+        using var writerStop = new CancellationTokenSource();
+        Task writer = Task.Run(async () =>
+        {
+            await using var conn = new NpgsqlConnection(postgres.PrimaryConnectionString);
+            await conn.OpenAsync(Ct);
+            for (int i = 1; i <= Rows; i++)
+            {
+                await using var cmd = new NpgsqlCommand($"insert into {table} values ($1, 'x')", conn);
+                cmd.Parameters.AddWithValue((long)i);
+                await cmd.ExecuteNonQueryAsync(Ct);
+                if (i % 20 == 0)
+                {
+                    await Task.Delay(5, Ct);
+                }
+            }
+        }, Ct);
+
+        await Wait.UntilAsync(() => observer.Recorder.ConfirmedRows.Count() >= 50, TimeSpan.FromSeconds(30), () => "the first 50 rows before the kill");
+        await fixture.CrashAsync(hosting);
+        Lsn confirmedAtRestart = await ConfirmedFlushAsync(slot);
+
+        // What a client does after a silo failure: subscribe again (idempotent) until it succeeds.
+        await RetryAsync(async () => { await grain.Subscribe(reference); return true; }, TimeSpan.FromSeconds(60));
+        await writer;
+        await Wait.UntilAsync(
+            () => observer.Recorder.ConfirmedRows.Select(r => r["id"]).Distinct().Count() == Rows,
+            TimeSpan.FromSeconds(60),
+            () => $"all {Rows} rows, have {observer.Recorder.ConfirmedRows.Select(r => r["id"]).Distinct().Count()} distinct");
+
+        ReplicationStatus after = await grain.GetStatus();
+        Assert.NotEqual(hosting, after.Silo);
+        var seen = new HashSet<(Lsn, int)>();
+        foreach ((ChangeBatch batch, _) in observer.Recorder.Confirmed)
+        {
+            if (!seen.Add((batch.CommitLsn, batch.Fragment)))
+            {
+                Assert.True(batch.CommitLsn >= confirmedAtRestart,
+                    $"batch {batch.CommitLsn}/{batch.Fragment} was delivered again although the slot had confirmed up to {confirmedAtRestart}");
+            }
+        }
+
+        TestContext.Current.SendDiagnosticMessage($"replication grain moved from {hosting} to {after.Silo}; {observer.Recorder.Confirmed.Count - seen.Count} duplicate batches, all past {confirmedAtRestart}");
+        await grain.Unsubscribe(reference);
+    }
+
+    [Fact]
+    public async Task AlwaysOnSlot_ComesBackByItself_OnASurvivingSilo()
+    {
+        string slot = TestSlots.FailoverAlwaysOn;
+        await using FailoverCluster fixture = await FailoverCluster.StartAsync(postgres);
+        IReplicationGrain grain = fixture.Cluster.Client.GetGrain<IReplicationGrain>(slot);
+        await Wait.UntilAsync(async () => await ActivePidAsync(slot) is not null, TimeSpan.FromSeconds(30), () => "the always-on slot streaming without any subscriber");
+        string hosting = (await grain.GetStatus()).Silo!;
+        await fixture.CrashAsync(hosting);
+
+        // Nobody calls it: the surviving silos' keepers bring it back.
+        await Wait.UntilAsync(async () => await ActivePidAsync(slot) is null, TimeSpan.FromSeconds(30), () => "the dead silo's walsender gone");
+        await Wait.UntilAsync(async () => await ActivePidAsync(slot) is not null, TimeSpan.FromSeconds(60), () => "the always-on slot streaming again");
+        Assert.NotEqual(hosting, (await grain.GetStatus()).Silo);
+    }
+
+    private async Task<int?> ActivePidAsync(string slot)
+    {
+        await using var conn = new NpgsqlConnection(postgres.PrimaryConnectionString);
+        await conn.OpenAsync(Ct);
+        await using var cmd = new NpgsqlCommand("select active_pid from pg_replication_slots where slot_name = $1", conn);
+        cmd.Parameters.AddWithValue(slot);
+        return await cmd.ExecuteScalarAsync(Ct) is int pid ? pid : null;
+    }
+
+    private async Task<Lsn> ConfirmedFlushAsync(string slot)
+    {
+        await using var conn = new NpgsqlConnection(postgres.PrimaryConnectionString);
+        await conn.OpenAsync(Ct);
+        await using var cmd = new NpgsqlCommand("select confirmed_flush_lsn::text from pg_replication_slots where slot_name = $1", conn);
+        cmd.Parameters.AddWithValue(slot);
+        return Lsn.Parse((string)(await cmd.ExecuteScalarAsync(Ct))!);
+    }
+
+    private static async Task<(T Result, int FailedAttempts)> RetryAsync<T>(Func<Task<T>> call, TimeSpan deadline)
+    {
+        var sw = Stopwatch.StartNew();
+        int failures = 0;
+        while (true)
+        {
+            try
+            {
+                return (await call().WaitAsync(TimeSpan.FromSeconds(10), Ct), failures);
+            }
+            catch (Exception e) when (e is SiloUnavailableException or OrleansMessageRejectionException or TimeoutException or OrleansException && sw.Elapsed < deadline)
+            {
+                failures++;
+                await Task.Delay(100, Ct);
+            }
+        }
+    }
+}

@@ -1,0 +1,28 @@
+namespace OrleansLsn.Tests.Cluster;
+
+/// <summary>The replication slots the test clusters may stream: one per test, each with its own table and publication.</summary>
+public static class TestSlots
+{
+    public const string Order = "cl_order";
+    public const string Backpressure = "cl_backpressure";
+    public const string Pause = "cl_pause";
+    public const string Throwing = "cl_throwing";
+    public const string Vanishing = "cl_vanishing";
+    public const string Failover = "cl_failover";
+    public const string Lifetime = "cl_lifetime";
+    public const string AlwaysOn = "cl_always";
+    public const string FailoverAlwaysOn = "cl_failover_always";
+
+    /// <summary>The slots of the shared cluster's tests.</summary>
+    public static readonly string[] Shared = [Order, Backpressure, Pause, Throwing, Vanishing, Lifetime, AlwaysOn];
+
+    /// <summary>The slots of the failover tests.</summary>
+    public static readonly string[] FailoverSlots = [Failover, FailoverAlwaysOn];
+
+    /// <summary>Every slot a test cluster is configured with (the same list in every cluster, as in production).</summary>
+    public static readonly string[] All = [.. Shared, .. FailoverSlots];
+
+    public static string Table(string slot) => "r_" + slot;
+
+    public static string Publication(string slot) => "p_" + slot;
+}

@@ -1,0 +1,121 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using OrleansLsn.Hosting;
+using Xunit;
+
+namespace OrleansLsn.Tests.Hosting;
+
+/// <summary>The silo's <c>OrleansLsn</c> section: every problem is named with its key, and a wrong one stops the silo before it starts.</summary>
+public sealed class SiloConfigurationTests
+{
+    private const string Password = "s3cret-Pa55word";
+
+    private static Dictionary<string, string?> Valid() => new()
+    {
+        ["OrleansLsn:Region"] = "eu-west",
+        ["OrleansLsn:PrimaryConnectionString"] = $"Host=127.0.0.1;Port=5432;Username=app;Password={Password}",
+        ["OrleansLsn:ReplicaConnectionString"] = $"Host=127.0.0.2;Port=5432;Username=app;Password={Password}",
+        ["OrleansLsn:Replication:Slots:0:Name"] = "orders",
+        ["OrleansLsn:Replication:Slots:0:Publication"] = "orders_pub",
+        ["OrleansLsn:Replication:Slots:0:Tables:0"] = "public.orders",
+    };
+
+    [Fact]
+    public void ValidConfiguration_Passes()
+    {
+        OrleansLsnOptions options = Bind(Valid());
+        Assert.True(new OrleansLsnOptionsValidator().Validate(null, options).Succeeded);
+        Assert.Equal("public.orders", Assert.Single(Assert.Single(options.Replication.Slots).Tables));
+    }
+
+    [Fact]
+    public void EveryProblem_IsReportedTogether_WithItsKey_AndNoSecret()
+    {
+        Dictionary<string, string?> settings = Valid();
+        settings.Remove("OrleansLsn:Region");
+        settings["OrleansLsn:ReplicaConnectionString"] = $"Host=;Password={Password};Bogus Key=1";
+        settings["OrleansLsn:Tracker:DefaultWaitTimeout"] = "00:00:00";
+        settings["OrleansLsn:Observers:PushTimeout"] = "-00:00:01";
+        settings["OrleansLsn:Replication:SubscriberTimeout"] = "00:00:00";
+        settings["OrleansLsn:Replication:Pump:HighWaterBatches"] = "0";
+        settings["OrleansLsn:Replication:Slots:1:Name"] = "Bad-Slot";
+        settings["OrleansLsn:Replication:Slots:1:Publication"] = "1pub";
+        settings["OrleansLsn:Replication:Slots:2:Name"] = "orders";
+        settings["OrleansLsn:Replication:Slots:2:Publication"] = "orders_pub";
+        settings["OrleansLsn:Replication:Slots:2:Tables:0"] = "a.b.c";
+
+        ValidateOptionsResult result = new OrleansLsnOptionsValidator().Validate(null, Bind(settings));
+        Assert.True(result.Failed);
+        string[] failures = [.. result.Failures];
+        string[] expectedKeys =
+        [
+            "OrleansLsn:Region",
+            "OrleansLsn:ReplicaConnectionString",
+            "OrleansLsn:Tracker:DefaultWaitTimeout",
+            "OrleansLsn:Observers:PushTimeout",
+            "OrleansLsn:Replication:SubscriberTimeout",
+            "OrleansLsn:Replication:Pump:HighWaterBatches",
+            "OrleansLsn:Replication:Slots:1:Name",
+            "OrleansLsn:Replication:Slots:1:Publication",
+            "OrleansLsn:Replication:Slots:2:Name",
+            "OrleansLsn:Replication:Slots:2:Tables:0",
+        ];
+        foreach (string key in expectedKeys)
+        {
+            Assert.Contains(failures, f => f.StartsWith(key, StringComparison.Ordinal));
+        }
+
+        Assert.DoesNotContain(failures, f => f.Contains(Password, StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.Contains("listed more than once", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task SiloWithAWrongConfiguration_RefusesToStart_NamingEveryProblem()
+    {
+        Dictionary<string, string?> settings = Valid();
+        settings["OrleansLsn:Region"] = "eu west";
+        settings.Remove("OrleansLsn:PrimaryConnectionString");
+        using IHost host = BuildSilo(settings);
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync(TestContext.Current.CancellationToken));
+        Assert.Contains(error.Failures, f => f.StartsWith("OrleansLsn:Region", StringComparison.Ordinal));
+        Assert.Contains(error.Failures, f => f.StartsWith("OrleansLsn:PrimaryConnectionString is required", StringComparison.Ordinal));
+        Assert.DoesNotContain(Password, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AddOrleansLsn_Twice_RegistersOnce()
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Configuration.AddInMemoryCollection(Valid());
+        builder.UseOrleans(silo => silo.UseLocalhostClustering(FreePort(), FreePort()).AddOrleansLsn(builder.Configuration).AddOrleansLsn(builder.Configuration));
+        Assert.Single(builder.Services, d => d.ServiceType == typeof(IValidateOptions<OrleansLsnOptions>));
+        Assert.Single(builder.Services, d => d.ServiceType == typeof(SiloEngines));
+    }
+
+    private static OrleansLsnOptions Bind(Dictionary<string, string?> settings)
+    {
+        IConfiguration configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
+        var options = new OrleansLsnOptions();
+        configuration.GetSection(OrleansLsnOptions.SectionName).Bind(options);
+        return options;
+    }
+
+    private static IHost BuildSilo(Dictionary<string, string?> settings)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Configuration.AddInMemoryCollection(settings);
+        builder.UseOrleans(silo => silo.UseLocalhostClustering(FreePort(), FreePort()).AddOrleansLsn(builder.Configuration));
+        return builder.Build();
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
