@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
-using System.Runtime.ExceptionServices;
 using System.Text;
 
 namespace OrleansLsn.PostgresLocal;
@@ -293,25 +292,9 @@ public sealed class LocalPostgresCluster : IAsyncDisposable
     {
         using var firstFailure = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         Task<LocalPostgresServer>[] tasks = names.Select(CreateOneAsync).ToArray();
-        try
-        {
-            // Returns only when every task has finished, so no server is still starting when the caller cleans up.
-            return await Task.WhenAll(tasks).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            // A sibling's cancellation surfaced first; throw the failure that caused it.
-            Exception? cause = tasks
-                .Where(t => t.IsFaulted)
-                .SelectMany(t => t.Exception!.InnerExceptions)
-                .FirstOrDefault(e => e is not OperationCanceledException);
-            if (cause is not null)
-            {
-                ExceptionDispatchInfo.Throw(cause);
-            }
-
-            throw;
-        }
+        // WhenAll completes only when every task has, so no server is still starting when the caller cleans up; and a
+        // faulted task wins over the siblings it cancelled, so the real failure is the one thrown.
+        return await Task.WhenAll(tasks).ConfigureAwait(false);
 
         async Task<LocalPostgresServer> CreateOneAsync(string name)
         {
