@@ -6,24 +6,33 @@ using System.Text;
 namespace OrleansLsn.PostgresLocal;
 
 /// <summary>
-/// A throw-away PostgreSQL primary (<c>wal_level=logical</c>) and hot standby (<c>pg_basebackup -R</c>) on free loopback
-/// ports, built from the machine's own binaries in a temporary folder. When this process runs as root the servers run
-/// as the <c>postgres</c> OS user. Nothing is left behind: <see cref="DisposeAsync"/> stops both and deletes the folder,
-/// a detached reaper does the same if this process is killed, and every start first cleans up folders whose owning
-/// process is gone.
+/// A throw-away PostgreSQL primary (<c>wal_level=logical</c>) and any number of hot standbys (<c>pg_basebackup -R</c>,
+/// one per name in <see cref="LocalPostgresOptions.StandbyNames"/>, e.g. one per region) on free loopback ports, built
+/// from the machine's own binaries in a temporary folder. When this process runs as root the servers run as the
+/// <c>postgres</c> OS user. Nothing is left behind: <see cref="DisposeAsync"/> stops every server and deletes the
+/// folder, a detached reaper does the same if this process is killed, and every start first cleans up folders whose
+/// owning process is gone.
 /// </summary>
+/// <remarks>
+/// The methods without a standby argument (<see cref="PauseReplayAsync(CancellationToken)"/>,
+/// <see cref="StopStandbyAsync(bool, CancellationToken)"/>, ...) act on the first standby, <see cref="Standby"/>; their
+/// overloads take a standby by name or as one of <see cref="Standbys"/>.
+/// </remarks>
 public sealed class LocalPostgresCluster : IAsyncDisposable
 {
+    /// <summary>The primary's name and folder (<c>&lt;cluster folder&gt;/primary</c>); no standby may use it.</summary>
+    internal const string PrimaryName = "primary";
+
     private static readonly TimeSpan ToolTimeout = TimeSpan.FromSeconds(120);
 
     private readonly Reaper _reaper;
     private int _disposed;
 
-    private LocalPostgresCluster(string directory, LocalPostgresServer primary, LocalPostgresServer? standby, Reaper reaper)
+    private LocalPostgresCluster(string directory, LocalPostgresServer primary, IReadOnlyList<LocalPostgresServer> standbys, Reaper reaper)
     {
         Directory = directory;
         Primary = primary;
-        Standby = standby;
+        Standbys = standbys.ToList().AsReadOnly();
         _reaper = reaper;
     }
 
@@ -33,8 +42,15 @@ public sealed class LocalPostgresCluster : IAsyncDisposable
     /// <summary>The primary.</summary>
     public LocalPostgresServer Primary { get; }
 
-    /// <summary>The hot standby streaming from <see cref="Primary"/>; <see langword="null"/> when not requested.</summary>
-    public LocalPostgresServer? Standby { get; }
+    /// <summary>
+    /// The hot standbys streaming from <see cref="Primary"/>, in the order of <see cref="LocalPostgresOptions.StandbyNames"/>;
+    /// empty when none was requested. Each one's <see cref="LocalPostgresServer.Name"/> is its standby name, and it
+    /// lives in <c><see cref="Directory"/>/&lt;name&gt;</c>.
+    /// </summary>
+    public IReadOnlyList<LocalPostgresServer> Standbys { get; }
+
+    /// <summary>The first of <see cref="Standbys"/>; <see langword="null"/> when the cluster has none.</summary>
+    public LocalPostgresServer? Standby => Standbys.Count == 0 ? null : Standbys[0];
 
     /// <summary>Settings every cluster gets; <see cref="LocalPostgresOptions.Settings"/> are appended after them.</summary>
     public static IReadOnlyDictionary<string, string> DefaultSettings { get; } = new Dictionary<string, string>
@@ -58,11 +74,16 @@ public sealed class LocalPostgresCluster : IAsyncDisposable
         ["log_replication_commands"] = "on",
     };
 
-    /// <summary>Starts a primary and (unless disabled) a hot standby. Typically 2–4 s.</summary>
+    /// <summary>
+    /// Starts a primary, then its hot standbys (all at once, each from its own <c>pg_basebackup</c>). Typically 2–4 s
+    /// for a primary and one or two standbys.
+    /// </summary>
+    /// <exception cref="ArgumentException">A standby name in <paramref name="options"/> is invalid or repeated; nothing was started.</exception>
     /// <exception cref="LocalPostgresException">Binaries are missing or a server failed to start; the message has its log.</exception>
     public static async Task<LocalPostgresCluster> StartAsync(LocalPostgresOptions? options = null, CancellationToken cancellationToken = default)
     {
         options ??= new LocalPostgresOptions();
+        IReadOnlyList<string> standbyNames = LocalPostgresOptionsValidator.GetStandbyNames(options);
         string binDir = options.BinDirectory ?? PostgresBinaries.FindBinDirectory();
         await PrepareRootAsync(options.RootDirectory, cancellationToken).ConfigureAwait(false);
         await SweepAbandonedAsync(options.RootDirectory, binDir, cancellationToken).ConfigureAwait(false);
@@ -71,21 +92,16 @@ public sealed class LocalPostgresCluster : IAsyncDisposable
         await MakeDirectoryAsync(dir, cancellationToken).ConfigureAwait(false);
         OwnerMarker.Current.Write(dir);
         string pgCtl = Path.Combine(binDir, "pg_ctl");
-        string primaryDir = Path.Combine(dir, "primary");
-        string standbyDir = Path.Combine(dir, "standby");
-        Reaper reaper = Reaper.Start(dir, pgCtl, [Path.Combine(primaryDir, "data"), Path.Combine(standbyDir, "data")]);
+        // The reaper stops whatever server folder it finds at the time, so it covers standbys created after it started.
+        Reaper reaper = Reaper.Start(dir, pgCtl);
 
-        LocalPostgresServer? primary = null;
-        LocalPostgresServer? standby = null;
         try
         {
-            primary = await CreatePrimaryAsync(options, binDir, primaryDir, cancellationToken).ConfigureAwait(false);
-            if (options.WithStandby)
-            {
-                standby = await CreateStandbyAsync(options, binDir, primary, standbyDir, cancellationToken).ConfigureAwait(false);
-            }
-
-            return new LocalPostgresCluster(dir, primary, standby, reaper);
+            LocalPostgresServer primary = await CreatePrimaryAsync(options, binDir, Path.Combine(dir, PrimaryName), cancellationToken)
+                .ConfigureAwait(false);
+            LocalPostgresServer[] standbys = await CreateStandbysAsync(options, binDir, primary, dir, standbyNames, cancellationToken)
+                .ConfigureAwait(false);
+            return new LocalPostgresCluster(dir, primary, standbys, reaper);
         }
         catch
         {
@@ -95,7 +111,7 @@ public sealed class LocalPostgresCluster : IAsyncDisposable
         }
     }
 
-    /// <summary>Stops both servers (immediate mode: the data is thrown away) and deletes the folder.</summary>
+    /// <summary>Stops every server (immediate mode: the data is thrown away) and deletes the folder.</summary>
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
@@ -103,9 +119,9 @@ public sealed class LocalPostgresCluster : IAsyncDisposable
             return;
         }
 
-        foreach (LocalPostgresServer? server in new[] { Standby, Primary })
+        foreach (LocalPostgresServer server in Standbys.Append(Primary))
         {
-            if (server is not null && File.Exists(Path.Combine(server.DataDirectory, "postmaster.pid")))
+            if (File.Exists(Path.Combine(server.DataDirectory, "postmaster.pid")))
             {
                 try
                 {
@@ -125,28 +141,121 @@ public sealed class LocalPostgresCluster : IAsyncDisposable
         }
     }
 
-    /// <summary>Pauses WAL replay on the standby (<c>pg_wal_replay_pause()</c>) and waits until it is paused.</summary>
+    /// <summary>
+    /// Returns the standby named <paramref name="name"/> (one of <see cref="Standbys"/>; names are compared ordinally).
+    /// </summary>
+    /// <exception cref="ArgumentException">The cluster has no standby of that name; the message lists those it has.</exception>
+    public LocalPostgresServer GetStandby(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        foreach (LocalPostgresServer standby in Standbys)
+        {
+            if (string.Equals(standby.Name, name, StringComparison.Ordinal))
+            {
+                return standby;
+            }
+        }
+
+        string known = Standbys.Count == 0
+            ? "this cluster has no standby (LocalPostgresOptions.WithStandby = false or StandbyNames empty)"
+            : "its standbys are " + string.Join(", ", Standbys.Select(s => $"'{s.Name}'"));
+        throw new ArgumentException($"This cluster has no standby named '{name}'; {known}.", nameof(name));
+    }
+
+    /// <summary>Pauses WAL replay on the first standby (<c>pg_wal_replay_pause()</c>) and waits until it is paused.</summary>
+    /// <exception cref="InvalidOperationException">The cluster has no standby.</exception>
     public Task PauseReplayAsync(CancellationToken cancellationToken = default) =>
-        ReplicaControl.PauseReplayAsync(RequireStandby().ConnectionString, cancellationToken);
+        PauseReplayAsync(RequireStandby(), cancellationToken);
 
-    /// <summary>Resumes WAL replay on the standby (<c>pg_wal_replay_resume()</c>).</summary>
+    /// <summary>Pauses WAL replay on the named standby and waits until it is paused; the other standbys keep replaying.</summary>
+    /// <exception cref="ArgumentException">No standby has that name.</exception>
+    public Task PauseReplayAsync(string standbyName, CancellationToken cancellationToken = default) =>
+        PauseReplayAsync(GetStandby(standbyName), cancellationToken);
+
+    /// <summary>Pauses WAL replay on <paramref name="standby"/> and waits until it is paused; the other standbys keep replaying.</summary>
+    /// <exception cref="ArgumentException"><paramref name="standby"/> is not one of <see cref="Standbys"/>.</exception>
+    public Task PauseReplayAsync(LocalPostgresServer standby, CancellationToken cancellationToken = default) =>
+        ReplicaControl.PauseReplayAsync(RequireOwnStandby(standby).ConnectionString, cancellationToken);
+
+    /// <summary>Resumes WAL replay on the first standby (<c>pg_wal_replay_resume()</c>).</summary>
+    /// <exception cref="InvalidOperationException">The cluster has no standby.</exception>
     public Task ResumeReplayAsync(CancellationToken cancellationToken = default) =>
-        ReplicaControl.ResumeReplayAsync(RequireStandby().ConnectionString, cancellationToken);
+        ResumeReplayAsync(RequireStandby(), cancellationToken);
 
-    /// <summary>Stops the standby; <paramref name="immediate"/> simulates a crash.</summary>
+    /// <summary>Resumes WAL replay on the named standby.</summary>
+    /// <exception cref="ArgumentException">No standby has that name.</exception>
+    public Task ResumeReplayAsync(string standbyName, CancellationToken cancellationToken = default) =>
+        ResumeReplayAsync(GetStandby(standbyName), cancellationToken);
+
+    /// <summary>Resumes WAL replay on <paramref name="standby"/>.</summary>
+    /// <exception cref="ArgumentException"><paramref name="standby"/> is not one of <see cref="Standbys"/>.</exception>
+    public Task ResumeReplayAsync(LocalPostgresServer standby, CancellationToken cancellationToken = default) =>
+        ReplicaControl.ResumeReplayAsync(RequireOwnStandby(standby).ConnectionString, cancellationToken);
+
+    /// <summary>Stops the first standby; <paramref name="immediate"/> simulates a crash.</summary>
+    /// <exception cref="InvalidOperationException">The cluster has no standby.</exception>
     public Task StopStandbyAsync(bool immediate = true, CancellationToken cancellationToken = default) =>
-        RequireStandby().StopAsync(immediate, cancellationToken);
+        StopStandbyAsync(RequireStandby(), immediate, cancellationToken);
 
-    /// <summary>Starts the standby again; it reconnects to the primary and catches up.</summary>
+    /// <summary>Stops the named standby; <paramref name="immediate"/> simulates a crash. The others keep running.</summary>
+    /// <exception cref="ArgumentException">No standby has that name.</exception>
+    public Task StopStandbyAsync(string standbyName, bool immediate = true, CancellationToken cancellationToken = default) =>
+        StopStandbyAsync(GetStandby(standbyName), immediate, cancellationToken);
+
+    /// <summary>Stops <paramref name="standby"/>; <paramref name="immediate"/> simulates a crash. The others keep running.</summary>
+    /// <exception cref="ArgumentException"><paramref name="standby"/> is not one of <see cref="Standbys"/>.</exception>
+    public Task StopStandbyAsync(LocalPostgresServer standby, bool immediate = true, CancellationToken cancellationToken = default) =>
+        RequireOwnStandby(standby).StopAsync(immediate, cancellationToken);
+
+    /// <summary>Starts the first standby again; it reconnects to the primary and catches up.</summary>
+    /// <exception cref="InvalidOperationException">The cluster has no standby.</exception>
     public Task StartStandbyAsync(CancellationToken cancellationToken = default) =>
-        RequireStandby().StartAsync(cancellationToken);
+        StartStandbyAsync(RequireStandby(), cancellationToken);
 
-    /// <summary>Waits until the standby has replayed everything the primary has flushed so far.</summary>
+    /// <summary>Starts the named standby again; it reconnects to the primary and catches up.</summary>
+    /// <exception cref="ArgumentException">No standby has that name.</exception>
+    public Task StartStandbyAsync(string standbyName, CancellationToken cancellationToken = default) =>
+        StartStandbyAsync(GetStandby(standbyName), cancellationToken);
+
+    /// <summary>Starts <paramref name="standby"/> again; it reconnects to the primary and catches up.</summary>
+    /// <exception cref="ArgumentException"><paramref name="standby"/> is not one of <see cref="Standbys"/>.</exception>
+    public Task StartStandbyAsync(LocalPostgresServer standby, CancellationToken cancellationToken = default) =>
+        RequireOwnStandby(standby).StartAsync(cancellationToken);
+
+    /// <summary>Waits until the first standby has replayed everything the primary has flushed so far.</summary>
+    /// <exception cref="InvalidOperationException">The cluster has no standby.</exception>
+    /// <exception cref="TimeoutException">Not caught up in time; the message has both positions.</exception>
     public Task WaitForStandbyCatchUpAsync(TimeSpan timeout, CancellationToken cancellationToken = default) =>
-        ReplicaControl.WaitForCatchUpAsync(Primary.ConnectionString, RequireStandby().ConnectionString, timeout, cancellationToken);
+        WaitForStandbyCatchUpAsync(RequireStandby(), timeout, cancellationToken);
+
+    /// <summary>Waits until the named standby has replayed everything the primary has flushed so far.</summary>
+    /// <exception cref="ArgumentException">No standby has that name.</exception>
+    /// <exception cref="TimeoutException">Not caught up in time; the message has both positions.</exception>
+    public Task WaitForStandbyCatchUpAsync(string standbyName, TimeSpan timeout, CancellationToken cancellationToken = default) =>
+        WaitForStandbyCatchUpAsync(GetStandby(standbyName), timeout, cancellationToken);
+
+    /// <summary>Waits until <paramref name="standby"/> has replayed everything the primary has flushed so far.</summary>
+    /// <exception cref="ArgumentException"><paramref name="standby"/> is not one of <see cref="Standbys"/>.</exception>
+    /// <exception cref="TimeoutException">Not caught up in time; the message has both positions.</exception>
+    public Task WaitForStandbyCatchUpAsync(LocalPostgresServer standby, TimeSpan timeout, CancellationToken cancellationToken = default) =>
+        ReplicaControl.WaitForCatchUpAsync(Primary.ConnectionString, RequireOwnStandby(standby).ConnectionString, timeout, cancellationToken);
 
     private LocalPostgresServer RequireStandby() =>
-        Standby ?? throw new InvalidOperationException("This cluster was started without a standby (LocalPostgresOptions.WithStandby = false).");
+        Standby ?? throw new InvalidOperationException(
+            "This cluster was started without a standby (LocalPostgresOptions.WithStandby = false or StandbyNames empty).");
+
+    private LocalPostgresServer RequireOwnStandby(LocalPostgresServer standby)
+    {
+        ArgumentNullException.ThrowIfNull(standby);
+        if (!Standbys.Contains(standby))
+        {
+            throw new ArgumentException(
+                $"{standby} is not a standby of this cluster (cluster folder {Directory}); pass one of {nameof(Standbys)} or a standby name.",
+                nameof(standby));
+        }
+
+        return standby;
+    }
 
     private static async Task<LocalPostgresServer> CreatePrimaryAsync(
         LocalPostgresOptions options, string binDir, string serverDir, CancellationToken cancellationToken)
@@ -166,23 +275,66 @@ public sealed class LocalPostgresCluster : IAsyncDisposable
             settings[key] = value;
         }
 
-        return await StartOnFreePortAsync("primary", binDir, serverDir, settings, options.StartTimeout, cancellationToken).ConfigureAwait(false);
+        return await StartOnFreePortAsync(PrimaryName, binDir, serverDir, settings, options.StartTimeout, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Creates the standbys side by side: concurrent base backups of one primary are safe (each has its own WAL sender
+    /// and temporary slot, and its own folder and port). The first failure cancels the others, and it is the one thrown.
+    /// </summary>
+    private static async Task<LocalPostgresServer[]> CreateStandbysAsync(
+        LocalPostgresOptions options,
+        string binDir,
+        LocalPostgresServer primary,
+        string clusterDir,
+        IReadOnlyList<string> names,
+        CancellationToken cancellationToken)
+    {
+        using var firstFailure = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        Task<LocalPostgresServer>[] tasks = names.Select(CreateOneAsync).ToArray();
+        // WhenAll completes only when every task has, so no server is still starting when the caller cleans up; and a
+        // faulted task wins over the siblings it cancelled, so the real failure is the one thrown.
+        return await Task.WhenAll(tasks).ConfigureAwait(false);
+
+        async Task<LocalPostgresServer> CreateOneAsync(string name)
+        {
+            try
+            {
+                return await CreateStandbyAsync(options, binDir, primary, name, Path.Combine(clusterDir, name), firstFailure.Token)
+                    .ConfigureAwait(false);
+            }
+            catch
+            {
+                await firstFailure.CancelAsync().ConfigureAwait(false);
+                throw;
+            }
+        }
     }
 
     private static async Task<LocalPostgresServer> CreateStandbyAsync(
-        LocalPostgresOptions options, string binDir, LocalPostgresServer primary, string serverDir, CancellationToken cancellationToken)
+        LocalPostgresOptions options,
+        string binDir,
+        LocalPostgresServer primary,
+        string name,
+        string serverDir,
+        CancellationToken cancellationToken)
     {
         await MakeDirectoryAsync(serverDir, cancellationToken).ConfigureAwait(false);
+        // -R writes this connection's settings into primary_conninfo, application_name included: the primary's
+        // pg_stat_replication then shows each standby under its own name. Names are [a-z0-9_-], safe unquoted.
+        string conninfo = string.Create(
+            CultureInfo.InvariantCulture, $"host=127.0.0.1 port={primary.Port} user=postgres application_name={name}");
         await ProcessRunner.RunAsync(
             Path.Combine(binDir, "pg_basebackup"),
-            ["-h", "127.0.0.1", "-p", primary.Port.ToString(CultureInfo.InvariantCulture), "-U", "postgres",
-             "-D", Path.Combine(serverDir, "data"), "-R", "-X", "stream", "-c", "fast", "-N"],
+            ["-d", conninfo, "-D", Path.Combine(serverDir, "data"), "-R", "-X", "stream", "-c", "fast", "-N"],
             asPostgresUser: true,
             ToolTimeout,
             cancellationToken).ConfigureAwait(false);
 
-        // postgresql.conf came from the primary; appended lines win over its port and socket folder.
-        return await StartOnFreePortAsync("standby", binDir, serverDir, new Dictionary<string, string>(), options.StartTimeout, cancellationToken)
+        // postgresql.conf came from the primary; appended lines win over its port and socket folder. cluster_name puts
+        // the standby's name in its processes' titles (ps).
+        var settings = new Dictionary<string, string> { ["cluster_name"] = $"'{name}'" };
+        return await StartOnFreePortAsync(name, binDir, serverDir, settings, options.StartTimeout, cancellationToken)
             .ConfigureAwait(false);
     }
 
@@ -281,21 +433,17 @@ public sealed class LocalPostgresCluster : IAsyncDisposable
                 continue;
             }
 
-            foreach (string server in new[] { "standby", "primary" })
+            foreach (string dataDir in ServerDataDirectoriesWithPid(dir))
             {
-                string dataDir = Path.Combine(dir, server, "data");
-                if (File.Exists(Path.Combine(dataDir, "postmaster.pid")))
+                try
                 {
-                    try
-                    {
-                        await ProcessRunner.RunAsync(
-                            Path.Combine(binDir, "pg_ctl"), ["-D", dataDir, "-m", "immediate", "-w", "-t", "30", "stop"],
-                            asPostgresUser: true, ToolTimeout, cancellationToken).ConfigureAwait(false);
-                    }
-                    catch (LocalPostgresException)
-                    {
-                        // Not running any more (stale postmaster.pid); deleting the folder is enough.
-                    }
+                    await ProcessRunner.RunAsync(
+                        Path.Combine(binDir, "pg_ctl"), ["-D", dataDir, "-m", "immediate", "-w", "-t", "30", "stop"],
+                        asPostgresUser: true, ToolTimeout, cancellationToken).ConfigureAwait(false);
+                }
+                catch (LocalPostgresException)
+                {
+                    // Not running any more (stale postmaster.pid); deleting the folder is enough.
                 }
             }
 
@@ -310,5 +458,33 @@ public sealed class LocalPostgresCluster : IAsyncDisposable
             {
             }
         }
+    }
+
+    /// <summary>
+    /// Every <c>&lt;cluster folder&gt;/*/data</c> holding a <c>postmaster.pid</c>, standbys first and the primary last
+    /// (the same set the reaper stops): any server folder, whatever the standbys were named.
+    /// </summary>
+    internal static IReadOnlyList<string> ServerDataDirectoriesWithPid(string clusterDirectory)
+    {
+        string[] serverDirs;
+        try
+        {
+            serverDirs = System.IO.Directory.GetDirectories(clusterDirectory);
+        }
+        catch (IOException)
+        {
+            return [];
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return [];
+        }
+
+        return serverDirs
+            .OrderBy(d => Path.GetFileName(d) == PrimaryName)
+            .ThenBy(d => d, StringComparer.Ordinal)
+            .Select(d => Path.Combine(d, "data"))
+            .Where(d => File.Exists(Path.Combine(d, "postmaster.pid")))
+            .ToList();
     }
 }

@@ -1,8 +1,11 @@
 namespace OrleansLsn.PostgresLocal;
 
-/// <summary>Settings for a throw-away local primary and hot standby.</summary>
+/// <summary>Settings for a throw-away local primary and its hot standbys.</summary>
 public sealed class LocalPostgresOptions
 {
+    /// <summary>The name of the one standby a cluster gets by default.</summary>
+    public const string DefaultStandbyName = "standby";
+
     /// <summary>
     /// Folder under which each cluster gets its own sub-folder. Default: <c>$TMPDIR/orleanslsn-pg</c>. Sub-folders whose
     /// owning process is gone are removed (and their servers stopped) by the next start.
@@ -12,11 +15,29 @@ public sealed class LocalPostgresOptions
     /// <summary>Folder with <c>initdb</c>, <c>pg_ctl</c> and <c>pg_basebackup</c>; default: <see cref="PostgresBinaries.FindBinDirectory"/>.</summary>
     public string? BinDirectory { get; set; }
 
-    /// <summary>Whether to create the hot standby. Default <see langword="true"/>.</summary>
+    /// <summary>
+    /// Whether to create the hot standbys named in <see cref="StandbyNames"/>. Default <see langword="true"/>;
+    /// <see langword="false"/> starts the primary alone, whatever <see cref="StandbyNames"/> holds.
+    /// </summary>
     public bool WithStandby { get; set; } = true;
 
     /// <summary>
-    /// Extra server settings for the primary (and, through <c>pg_basebackup</c>, the standby), e.g.
+    /// One hot standby is created per name, in this order (for example one per region: <c>["eu-west", "us-east"]</c>).
+    /// Default: one standby named <see cref="DefaultStandbyName"/>. Assign a new list to replace the default; adding to
+    /// the default list keeps <c>standby</c>. An empty list means no standby.
+    /// </summary>
+    /// <remarks>
+    /// A name is 1–32 characters of lowercase ASCII letters, digits, <c>-</c> and <c>_</c>, unique in the list, and not
+    /// <c>primary</c> or <c>owner</c> (used by the cluster folder itself). It names the standby's folder
+    /// (<c>&lt;cluster folder&gt;/&lt;name&gt;</c>), its <c>cluster_name</c>, and the <c>application_name</c> it
+    /// streams under, so the primary's <c>pg_stat_replication</c> tells the standbys apart. A name that breaks these
+    /// rules makes <see cref="LocalPostgresCluster.StartAsync"/> throw <see cref="ArgumentException"/> before anything
+    /// is started.
+    /// </remarks>
+    public IList<string> StandbyNames { get; set; } = [DefaultStandbyName];
+
+    /// <summary>
+    /// Extra server settings for the primary (and, through <c>pg_basebackup</c>, the standbys), e.g.
     /// <c>["wal_sender_timeout"] = "2s"</c>. They are appended after the defaults, so they win.
     /// </summary>
     public IDictionary<string, string> Settings { get; } = new Dictionary<string, string>(StringComparer.Ordinal);

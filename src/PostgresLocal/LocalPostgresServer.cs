@@ -18,7 +18,7 @@ public sealed class LocalPostgresServer
         _timeout = timeout;
     }
 
-    /// <summary><c>primary</c> or <c>standby</c>.</summary>
+    /// <summary><c>primary</c>, or the standby's name (<see cref="LocalPostgresOptions.StandbyNames"/>).</summary>
     public string Name { get; }
 
     /// <summary>The server's own folder (data directory, socket and log).</summary>

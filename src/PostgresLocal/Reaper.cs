@@ -3,7 +3,7 @@ using System.Diagnostics;
 namespace OrleansLsn.PostgresLocal;
 
 /// <summary>
-/// A small detached shell process that stops the servers and deletes the cluster folder when the owning process goes
+/// A small detached shell process that stops every server of a cluster and deletes the cluster folder when the owning process goes
 /// away for any reason, including SIGKILL: it blocks reading a pipe whose only writer is this process, and the kernel
 /// closes that pipe when this process dies. It runs in its own session so a terminal's Ctrl-C does not kill it first.
 /// </summary>
@@ -12,13 +12,17 @@ internal sealed class Reaper : IDisposable
     private const string Script = """
         exec 1>/dev/null 2>&1
         cat >/dev/null
-        root="$1"; pgctl="$2"; shift 2
-        for d in "$@"; do
-          if [ -f "$d/postmaster.pid" ]; then
-            if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$pgctl" -D "$d" -m immediate -w -t 30 stop
-            else "$pgctl" -D "$d" -m immediate -w -t 30 stop; fi
+        root="$1"; pgctl="$2"
+        stop() {
+          if [ -f "$1/postmaster.pid" ]; then
+            if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$pgctl" -D "$1" -m immediate -w -t 30 stop
+            else "$pgctl" -D "$1" -m immediate -w -t 30 stop; fi
           fi
+        }
+        for d in "$root"/*/data; do
+          [ "$d" = "$root/primary/data" ] || stop "$d"
         done
+        stop "$root/primary/data"
         rm -rf "$root"
         """;
 
@@ -26,7 +30,12 @@ internal sealed class Reaper : IDisposable
 
     private Reaper(Process process) => _process = process;
 
-    internal static Reaper Start(string clusterDirectory, string pgCtl, IEnumerable<string> dataDirectories)
+    /// <summary>
+    /// Starts the reaper of <paramref name="clusterDirectory"/>. When it runs it stops every server it finds then, that is
+    /// every <c>&lt;cluster folder&gt;/*/data</c> with a <c>postmaster.pid</c> (standbys first, the primary last, like
+    /// <see cref="LocalPostgresCluster.ServerDataDirectoriesWithPid"/>), so servers created after this call are covered.
+    /// </summary>
+    internal static Reaper Start(string clusterDirectory, string pgCtl)
     {
         var psi = new ProcessStartInfo("setsid")
         {
@@ -41,10 +50,6 @@ internal sealed class Reaper : IDisposable
         psi.ArgumentList.Add("orleanslsn-pg-reaper");
         psi.ArgumentList.Add(clusterDirectory);
         psi.ArgumentList.Add(pgCtl);
-        foreach (string dir in dataDirectories)
-        {
-            psi.ArgumentList.Add(dir);
-        }
 
         Process process = Process.Start(psi) ?? throw new LocalPostgresException("Could not start the cleanup process (setsid sh).");
         return new Reaper(process);

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Npgsql;
 using OrleansLsn.PostgresLocal;
 using OrleansLsn.Tests.Infrastructure;
@@ -8,20 +9,39 @@ using Xunit;
 namespace OrleansLsn.Tests.Infrastructure;
 
 /// <summary>
-/// One real PostgreSQL primary and hot standby for the whole test run. By default they are started from the machine's
-/// binaries (<see cref="LocalPostgresCluster"/>); set <c>ORLEANSLSN_TEST_PRIMARY</c> and <c>ORLEANSLSN_TEST_STANDBY</c>
-/// to connection strings to use existing servers instead. A missing PostgreSQL fails every test that needs it.
+/// One real PostgreSQL primary and two hot standbys of it (one per region, as the system runs) for the whole test run.
+/// By default they are started from the machine's binaries (<see cref="LocalPostgresCluster"/>), the standbys named
+/// <see cref="StandbyName"/> and <see cref="Standby2Name"/>. Set <c>ORLEANSLSN_TEST_PRIMARY</c> and
+/// <c>ORLEANSLSN_TEST_STANDBY</c> (and optionally <c>ORLEANSLSN_TEST_STANDBY2</c>) to connection strings to use
+/// existing servers instead; without a second standby, <see cref="Standby2ConnectionString"/> is the first standby's and
+/// <see cref="HasSecondStandby"/> is <see langword="false"/>. A missing PostgreSQL fails every test that needs it.
 /// </summary>
 public sealed class PostgresFixture : IAsyncLifetime
 {
     public const string PrimaryEnvironmentVariable = "ORLEANSLSN_TEST_PRIMARY";
     public const string StandbyEnvironmentVariable = "ORLEANSLSN_TEST_STANDBY";
+    public const string Standby2EnvironmentVariable = "ORLEANSLSN_TEST_STANDBY2";
+
+    /// <summary>The first standby's name in the local cluster (its <c>application_name</c> on the primary).</summary>
+    public const string StandbyName = LocalPostgresOptions.DefaultStandbyName;
+
+    /// <summary>The second standby's name in the local cluster.</summary>
+    public const string Standby2Name = "standby2";
 
     private LocalPostgresCluster? _cluster;
 
     public string PrimaryConnectionString { get; private set; } = "";
 
     public string StandbyConnectionString { get; private set; } = "";
+
+    /// <summary>The second standby; the first one's connection string when <see cref="HasSecondStandby"/> is false.</summary>
+    public string Standby2ConnectionString { get; private set; } = "";
+
+    /// <summary>
+    /// Whether <see cref="Standby2ConnectionString"/> is a standby of its own: always with the local cluster; with
+    /// existing servers only when <c>ORLEANSLSN_TEST_STANDBY2</c> is set.
+    /// </summary>
+    public bool HasSecondStandby { get; private set; }
 
     /// <summary>The local cluster; <see langword="null"/> when the tests run against existing servers.</summary>
     public LocalPostgresCluster? Cluster => _cluster;
@@ -30,19 +50,32 @@ public sealed class PostgresFixture : IAsyncLifetime
     {
         string? primary = Environment.GetEnvironmentVariable(PrimaryEnvironmentVariable);
         string? standby = Environment.GetEnvironmentVariable(StandbyEnvironmentVariable);
+        string? standby2 = Environment.GetEnvironmentVariable(Standby2EnvironmentVariable);
         if (!string.IsNullOrWhiteSpace(primary) && !string.IsNullOrWhiteSpace(standby))
         {
             PrimaryConnectionString = primary;
             StandbyConnectionString = standby;
+            HasSecondStandby = !string.IsNullOrWhiteSpace(standby2);
+            Standby2ConnectionString = HasSecondStandby ? standby2! : standby;
+        }
+        else if (!string.IsNullOrWhiteSpace(standby2))
+        {
+            throw new InvalidOperationException(
+                $"{Standby2EnvironmentVariable} is set but {PrimaryEnvironmentVariable} and {StandbyEnvironmentVariable} are not: set all three to use existing servers, or none to start a local cluster.");
         }
         else
         {
-            var options = new LocalPostgresOptions { Name = "tests" };
+            var options = new LocalPostgresOptions { Name = "tests", StandbyNames = [StandbyName, Standby2Name] };
             // Small timeouts keep the timing tests of later issues fast.
             options.Settings["wal_sender_timeout"] = "'2s'";
+            var started = Stopwatch.StartNew();
             _cluster = await LocalPostgresCluster.StartAsync(options);
+            TestContext.Current.SendDiagnosticMessage(
+                $"PostgresFixture: primary + {_cluster.Standbys.Count} standbys ready in {started.Elapsed.TotalSeconds:0.00} s ({_cluster.Directory})");
             PrimaryConnectionString = _cluster.Primary.ConnectionString;
-            StandbyConnectionString = _cluster.Standby!.ConnectionString;
+            StandbyConnectionString = _cluster.GetStandby(StandbyName).ConnectionString;
+            Standby2ConnectionString = _cluster.GetStandby(Standby2Name).ConnectionString;
+            HasSecondStandby = true;
         }
 
         await CheckPrerequisitesAsync();
@@ -60,28 +93,42 @@ public sealed class PostgresFixture : IAsyncLifetime
     /// <summary>Skips the calling test when it needs to stop or start servers and they are not ours to control.</summary>
     public LocalPostgresCluster RequireLocalCluster() =>
         _cluster ?? throw new InvalidOperationException(
-            $"This test stops and starts the standby, which needs the local cluster; unset {PrimaryEnvironmentVariable}/{StandbyEnvironmentVariable}.");
+            $"This test stops and starts a standby or reads the local standbys' names, which needs the local cluster; unset {PrimaryEnvironmentVariable}/{StandbyEnvironmentVariable}/{Standby2EnvironmentVariable}.");
 
+    /// <summary>Pauses replay on the first standby.</summary>
     public Task PauseReplayAsync(CancellationToken cancellationToken) =>
-        ReplicaControl.PauseReplayAsync(StandbyConnectionString, cancellationToken);
+        PauseReplayAsync(StandbyConnectionString, cancellationToken);
 
+    /// <summary>Pauses replay on the standby at <paramref name="standbyConnectionString"/> (e.g. <see cref="Standby2ConnectionString"/>).</summary>
+    public Task PauseReplayAsync(string standbyConnectionString, CancellationToken cancellationToken) =>
+        ReplicaControl.PauseReplayAsync(standbyConnectionString, cancellationToken);
+
+    /// <summary>Resumes replay on the first standby.</summary>
     public Task ResumeReplayAsync(CancellationToken cancellationToken) =>
-        ReplicaControl.ResumeReplayAsync(StandbyConnectionString, cancellationToken);
+        ResumeReplayAsync(StandbyConnectionString, cancellationToken);
 
+    /// <summary>Resumes replay on the standby at <paramref name="standbyConnectionString"/>.</summary>
+    public Task ResumeReplayAsync(string standbyConnectionString, CancellationToken cancellationToken) =>
+        ReplicaControl.ResumeReplayAsync(standbyConnectionString, cancellationToken);
+
+    /// <summary>Waits (30 s at most) until the first standby has replayed what the primary has flushed.</summary>
     public Task WaitForStandbyCatchUpAsync(CancellationToken cancellationToken) =>
-        ReplicaControl.WaitForCatchUpAsync(PrimaryConnectionString, StandbyConnectionString, TimeSpan.FromSeconds(30), cancellationToken);
+        WaitForStandbyCatchUpAsync(StandbyConnectionString, cancellationToken);
 
-    public async Task<T> ScalarOnPrimaryAsync<T>(string sql, CancellationToken cancellationToken)
-    {
-        await using var conn = new NpgsqlConnection(PrimaryConnectionString);
-        await conn.OpenAsync(cancellationToken);
-        await using var cmd = new NpgsqlCommand(sql, conn);
-        return (T)(await cmd.ExecuteScalarAsync(cancellationToken))!;
-    }
+    /// <summary>Waits (30 s at most) until the standby at <paramref name="standbyConnectionString"/> has replayed what the primary has flushed.</summary>
+    public Task WaitForStandbyCatchUpAsync(string standbyConnectionString, CancellationToken cancellationToken) =>
+        ReplicaControl.WaitForCatchUpAsync(PrimaryConnectionString, standbyConnectionString, TimeSpan.FromSeconds(30), cancellationToken);
 
-    public async Task<T> ScalarOnStandbyAsync<T>(string sql, CancellationToken cancellationToken)
+    public Task<T> ScalarOnPrimaryAsync<T>(string sql, CancellationToken cancellationToken) =>
+        ScalarAsync<T>(PrimaryConnectionString, sql, cancellationToken);
+
+    public Task<T> ScalarOnStandbyAsync<T>(string sql, CancellationToken cancellationToken) =>
+        ScalarAsync<T>(StandbyConnectionString, sql, cancellationToken);
+
+    /// <summary>Runs <paramref name="sql"/> on the server at <paramref name="connectionString"/> and returns the first column of the first row.</summary>
+    public static async Task<T> ScalarAsync<T>(string connectionString, string sql, CancellationToken cancellationToken)
     {
-        await using var conn = new NpgsqlConnection(StandbyConnectionString);
+        await using var conn = new NpgsqlConnection(connectionString);
         await conn.OpenAsync(cancellationToken);
         await using var cmd = new NpgsqlCommand(sql, conn);
         return (T)(await cmd.ExecuteScalarAsync(cancellationToken))!;
@@ -95,10 +142,14 @@ public sealed class PostgresFixture : IAsyncLifetime
             throw new InvalidOperationException($"The primary must run with wal_level=logical; it has {walLevel}.");
         }
 
-        bool standbyInRecovery = await ScalarOnStandbyAsync<bool>("select pg_is_in_recovery()", CancellationToken.None);
-        if (!standbyInRecovery)
+        foreach ((string which, string connectionString) in new[] { ("standby", StandbyConnectionString), ("second standby", Standby2ConnectionString) })
         {
-            throw new InvalidOperationException("The standby connection string points at a server that is not in recovery (not a hot standby).");
+            bool inRecovery = await ScalarAsync<bool>(connectionString, "select pg_is_in_recovery()", CancellationToken.None);
+            if (!inRecovery)
+            {
+                throw new InvalidOperationException(
+                    $"The {which} connection string points at a server that is not in recovery (not a hot standby).");
+            }
         }
     }
 }
