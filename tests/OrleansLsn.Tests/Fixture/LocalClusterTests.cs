@@ -289,7 +289,7 @@ public sealed class LocalClusterTests(PostgresFixture fixture)
             () => $"pg_stat_replication to list exactly [{string.Join(", ", expected)}] streaming; it lists [{string.Join(", ", StreamingApplicationNames(primaryConnectionString))}]",
             TestContext.Current.CancellationToken);
 
-    /// <summary>The primary's walsenders in state <c>streaming</c>, by application name, sorted (synchronous: for <see cref="Wait.UntilAsync"/>).</summary>
+    /// <summary>The primary's walsenders in state <c>streaming</c>, by application name, sorted (synchronous: for <c>Wait.UntilAsync</c>).</summary>
     private static string[] StreamingApplicationNames(string primaryConnectionString)
     {
         using var conn = new NpgsqlConnection(primaryConnectionString);
