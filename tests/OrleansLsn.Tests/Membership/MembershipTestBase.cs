@@ -50,6 +50,21 @@ public abstract class MembershipTestBase(PostgresFixture fixture) : IAsyncLifeti
         }
     }
 
+    /// <summary>Polls <paramref name="condition"/> until it holds, failing with <paramref name="describe"/> after <paramref name="timeout"/>.</summary>
+    protected static async Task UntilAsync(Func<Task<bool>> condition, TimeSpan timeout, Func<Task<string>> describe)
+    {
+        DateTime deadline = DateTime.UtcNow + timeout;
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                Assert.Fail($"Timed out after {timeout.TotalSeconds:0.#} s: {await describe()}");
+            }
+
+            await Task.Delay(20, Ct);
+        }
+    }
+
     /// <summary>PostgreSQL keeps microseconds; .NET ticks are 100 ns.</summary>
     protected static DateTime TruncateToMicroseconds(DateTime value) =>
         new(value.Ticks - (value.Ticks % 10), DateTimeKind.Utc);
