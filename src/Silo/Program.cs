@@ -6,7 +6,8 @@ internal static class Program
 {
     private static async Task<int> Main(string[] args)
     {
-        var root = new RootCommand("OrleansLsn: read-your-writes LSN tracking across PostgreSQL replicas.");
+        var root = new RootCommand("OrleansLsn: read-your-writes across PostgreSQL regions and change streaming with backpressure, on Orleans.");
+        root.Subcommands.Add(SiloCommand.Create());
         root.Subcommands.Add(DemoCommand.Create());
         root.Subcommands.Add(LocalPostgresCommand.Create());
         return await root.Parse(args).InvokeAsync();

@@ -1,19 +1,28 @@
 using System.Collections.Concurrent;
+using OrleansLsn.Replication;
+using OrleansLsn.Tracking;
 
 namespace OrleansLsn.Hosting;
 
 /// <summary>
 /// Every engine (tracker, pump) the grains of this silo started. Grains stop their engines when they deactivate; this
 /// is the backstop for a silo that stops without deactivating them (an ungraceful stop): disposing the silo's service
-/// provider stops whatever is left, so no replica connection or slot stays held by a silo that is gone.
+/// provider stops whatever is left, so no replica connection or slot stays held by a silo that is gone. It is also what
+/// a silo's health endpoint reads: the trackers and pumps running here.
 /// </summary>
-internal sealed class SiloEngines : IAsyncDisposable
+public sealed class SiloEngines : IAsyncDisposable
 {
     private readonly ConcurrentDictionary<IAsyncDisposable, byte> _engines = new();
     private int _disposed;
 
     /// <summary>Engines currently running on this silo.</summary>
-    internal int Count => _engines.Count;
+    public int Count => _engines.Count;
+
+    /// <summary>The trackers running on this silo (one per region whose tracker grain is active here).</summary>
+    public IReadOnlyList<LsnTracker> Trackers => [.. _engines.Keys.OfType<LsnTracker>()];
+
+    /// <summary>The replication pumps running on this silo.</summary>
+    public IReadOnlyList<ReplicationPump> Pumps => [.. _engines.Keys.OfType<ReplicationPump>()];
 
     internal void Add(IAsyncDisposable engine)
     {
@@ -31,6 +40,7 @@ internal sealed class SiloEngines : IAsyncDisposable
         await engine.DisposeAsync().ConfigureAwait(false);
     }
 
+    /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)

@@ -1,0 +1,129 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+
+namespace OrleansLsn.Silo.Hosting;
+
+/// <summary>
+/// A node's certificate and the cluster's CA, loaded from <see cref="ClusterTlsOptions"/>, and the one rule for a peer's
+/// certificate: it must chain to that CA (not to the machine's trust store) and be within its validity period.
+/// </summary>
+public sealed class ClusterCertificates : IDisposable
+{
+    private ClusterCertificates(X509Certificate2 certificate, X509Certificate2 authority)
+    {
+        Certificate = certificate;
+        Authority = authority;
+    }
+
+    /// <summary>This node's certificate, with its private key.</summary>
+    public X509Certificate2 Certificate { get; }
+
+    /// <summary>The cluster's CA.</summary>
+    public X509Certificate2 Authority { get; }
+
+    /// <summary>
+    /// Loads the certificates. Problems are added to <paramref name="failures"/> with their configuration key (never a
+    /// password or key material) and <see langword="null"/> is returned.
+    /// </summary>
+    public static ClusterCertificates? TryLoad(ClusterTlsOptions options, string keyPrefix, List<string> failures)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(failures);
+        int before = failures.Count;
+        RequireFile(failures, keyPrefix + "CertificatePath", options.CertificatePath);
+        RequireFile(failures, keyPrefix + "CaCertificatePath", options.CaCertificatePath);
+        if (!string.IsNullOrEmpty(options.KeyPath))
+        {
+            RequireFile(failures, keyPrefix + "KeyPath", options.KeyPath);
+        }
+
+        if (!string.IsNullOrEmpty(options.PasswordFile))
+        {
+            RequireFile(failures, keyPrefix + "PasswordFile", options.PasswordFile);
+        }
+
+        if (failures.Count > before)
+        {
+            return null;
+        }
+
+        X509Certificate2? certificate = null;
+        try
+        {
+            certificate = LoadCertificate(options);
+            if (!certificate.HasPrivateKey)
+            {
+                failures.Add($"{keyPrefix}CertificatePath: the certificate has no private key (give {keyPrefix}KeyPath for a PEM certificate).");
+                certificate.Dispose();
+                return null;
+            }
+        }
+        catch (CryptographicException e)
+        {
+            failures.Add($"{keyPrefix}CertificatePath: the certificate or its key could not be read ({e.GetType().Name}: {e.Message}).");
+            return null;
+        }
+
+        try
+        {
+            X509Certificate2 authority = X509CertificateLoader.LoadCertificateFromFile(options.CaCertificatePath!);
+            return new ClusterCertificates(certificate, authority);
+        }
+        catch (CryptographicException e)
+        {
+            certificate.Dispose();
+            failures.Add($"{keyPrefix}CaCertificatePath: the CA certificate could not be read ({e.GetType().Name}: {e.Message}).");
+            return null;
+        }
+    }
+
+    /// <summary>Whether <paramref name="peer"/> chains to the cluster's CA and is valid now.</summary>
+    public bool IsTrusted(X509Certificate2? peer)
+    {
+        if (peer is null)
+        {
+            return false;
+        }
+
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.Add(Authority);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        chain.ChainPolicy.VerificationTime = DateTime.Now;
+        return chain.Build(peer);
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        Certificate.Dispose();
+        Authority.Dispose();
+    }
+
+    private static X509Certificate2 LoadCertificate(ClusterTlsOptions options)
+    {
+        if (!string.IsNullOrEmpty(options.KeyPath))
+        {
+            using X509Certificate2 pem = X509Certificate2.CreateFromPemFile(options.CertificatePath!, options.KeyPath);
+            // Re-import so that the key is usable by SslStream on every platform.
+            return X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
+        }
+
+        string? password = !string.IsNullOrEmpty(options.PasswordFile)
+            ? File.ReadAllText(options.PasswordFile).TrimEnd('\r', '\n')
+            : options.Password;
+        return X509CertificateLoader.LoadPkcs12FromFile(options.CertificatePath!, password);
+    }
+
+    private static void RequireFile(List<string> failures, string key, string? path)
+    {
+        if (string.IsNullOrWhiteSpace(path))
+        {
+            failures.Add($"{key} is required when OrleansLsn:Tls:Mode is Required.");
+        }
+        else if (!File.Exists(path))
+        {
+            failures.Add($"{key}: file '{path}' does not exist or cannot be read.");
+        }
+    }
+}

@@ -1,0 +1,209 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using OrleansLsn.PostgresLocal;
+
+namespace OrleansLsn.Silo.Local;
+
+/// <summary>What <see cref="LocalDeployment"/> starts.</summary>
+internal sealed class LocalDeploymentOptions
+{
+    public string Name { get; set; } = "local";
+
+    public IReadOnlyList<string> Regions { get; set; } = ["eu-west", "us-east"];
+
+    public int SilosPerRegion { get; set; } = 2;
+
+    /// <summary>Slots the cluster may stream: name, publication, table.</summary>
+    public IList<(string Slot, string Publication, string Table)> Slots { get; } = new List<(string, string, string)>();
+
+    /// <summary>Extra <c>OrleansLsn:*</c> settings for every silo.</summary>
+    public IDictionary<string, string> SiloSettings { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
+
+    /// <summary>Settings for the local PostgreSQL servers.</summary>
+    public IDictionary<string, string> PostgresSettings { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
+}
+
+/// <summary>
+/// A whole OrleansLsn cluster on this machine: a local primary and one hot standby per region, a throw-away CA with
+/// certificates (TLS stays on), and silo processes of this executable (by default two per region) forming one cluster
+/// through PostgreSQL membership. Disposing stops the silos gracefully, then PostgreSQL, and removes every folder;
+/// silos also stop by themselves if this process dies.
+/// </summary>
+internal sealed class LocalDeployment : IAsyncDisposable
+{
+    private readonly List<SiloProcess> _silos = new();
+    private readonly LocalDeploymentOptions _options;
+    private int _next;
+
+    private LocalDeployment(LocalDeploymentOptions options, LocalPostgresCluster postgres, DevCertificates certificates, string folder)
+    {
+        _options = options;
+        Postgres = postgres;
+        Certificates = certificates;
+        Folder = folder;
+    }
+
+    public const string ClusterId = "orleanslsn-local";
+
+    public LocalPostgresCluster Postgres { get; }
+
+    public DevCertificates Certificates { get; }
+
+    public string Folder { get; }
+
+    public IReadOnlyList<SiloProcess> Silos => _silos;
+
+    public string MembershipConnectionString => Postgres.Primary.ConnectionString;
+
+    /// <summary>Settings a client needs (the <c>OrleansLsn</c> section): cluster, membership and its TLS certificate.</summary>
+    public IReadOnlyDictionary<string, string?> ClientSettings => new Dictionary<string, string?>
+    {
+        ["OrleansLsn:ClusterId"] = ClusterId,
+        ["OrleansLsn:ServiceId"] = ClusterId,
+        ["OrleansLsn:MembershipConnectionString"] = MembershipConnectionString,
+        ["OrleansLsn:Tls:Mode"] = "Required",
+        ["OrleansLsn:Tls:CertificatePath"] = Certificates.CertificatePath("client"),
+        ["OrleansLsn:Tls:KeyPath"] = Certificates.KeyPath("client"),
+        ["OrleansLsn:Tls:CaCertificatePath"] = Certificates.CaCertificatePath,
+    };
+
+    public string ReplicaOf(string region) => Postgres.GetStandby(region).ConnectionString;
+
+    public static async Task<LocalDeployment> StartAsync(LocalDeploymentOptions options, Action<string> progress, CancellationToken cancellationToken)
+    {
+        var sw = Stopwatch.StartNew();
+        progress($"starting a local PostgreSQL primary and one hot standby per region ({string.Join(", ", options.Regions)})...");
+        var pgOptions = new LocalPostgresOptions { Name = options.Name, StandbyNames = [.. options.Regions] };
+        foreach ((string key, string value) in options.PostgresSettings)
+        {
+            pgOptions.Settings[key] = value;
+        }
+
+        LocalPostgresCluster postgres = await LocalPostgresCluster.StartAsync(pgOptions, cancellationToken).ConfigureAwait(false);
+        progress(string.Create(CultureInfo.InvariantCulture, $"  primary 127.0.0.1:{postgres.Primary.Port}, standbys {string.Join(", ", postgres.Standbys.Select(s => $"{s.Name} 127.0.0.1:{s.Port}"))}; {sw.Elapsed.TotalSeconds:0.0} s"));
+        string folder = Path.Combine(Path.GetTempPath(), "orleanslsn-deploy", $"{options.Name}-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..8]}");
+        Directory.CreateDirectory(folder);
+        DevCertificates certificates = DevCertificates.Create(Path.Combine(folder, "certs"), "silo", "client");
+        progress("  made a throw-away CA and certificates for the silos and the client (mutual TLS on)");
+        var deployment = new LocalDeployment(options, postgres, certificates, folder);
+        try
+        {
+            int count = options.Regions.Count * options.SilosPerRegion;
+            progress($"starting {count} silo processes ({options.SilosPerRegion} per region), membership in PostgreSQL...");
+            var started = new List<SiloProcess>();
+            for (int i = 0; i < options.SilosPerRegion; i++)
+            {
+                foreach (string region in options.Regions)
+                {
+                    started.Add(deployment.StartSilo(region));
+                }
+            }
+
+            foreach (SiloProcess silo in started)
+            {
+                await silo.WaitHealthyAsync(TimeSpan.FromSeconds(90), cancellationToken).ConfigureAwait(false);
+                progress(string.Create(CultureInfo.InvariantCulture, $"  {silo.Name}: pid {silo.Pid}, silo port {silo.SiloPort}, gateway {silo.GatewayPort}, health http://127.0.0.1:{silo.HttpPort}/healthz — active ({sw.Elapsed.TotalSeconds:0.0} s)"));
+            }
+
+            return deployment;
+        }
+        catch
+        {
+            await deployment.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Starts one more silo process in <paramref name="region"/> (not waiting for it).</summary>
+    public SiloProcess StartSilo(string region)
+    {
+        int n = Interlocked.Increment(ref _next);
+        int[] ports = FreePorts(3);
+        var settings = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["OrleansLsn:ClusterId"] = ClusterId,
+            ["OrleansLsn:ServiceId"] = ClusterId,
+            ["OrleansLsn:Region"] = region,
+            ["OrleansLsn:PrimaryConnectionString"] = Postgres.Primary.ConnectionString,
+            ["OrleansLsn:ReplicaConnectionString"] = ReplicaOf(region),
+            ["OrleansLsn:AdvertisedAddress"] = "127.0.0.1",
+            ["OrleansLsn:SiloPort"] = ports[0].ToString(CultureInfo.InvariantCulture),
+            ["OrleansLsn:GatewayPort"] = ports[1].ToString(CultureInfo.InvariantCulture),
+            ["OrleansLsn:HttpPort"] = ports[2].ToString(CultureInfo.InvariantCulture),
+            ["OrleansLsn:Tls:Mode"] = "Required",
+            ["OrleansLsn:Tls:CertificatePath"] = Certificates.CertificatePath("silo"),
+            ["OrleansLsn:Tls:KeyPath"] = Certificates.KeyPath("silo"),
+            ["OrleansLsn:Tls:CaCertificatePath"] = Certificates.CaCertificatePath,
+        };
+        for (int i = 0; i < _options.Slots.Count; i++)
+        {
+            (string slot, string publication, string table) = _options.Slots[i];
+            settings[$"OrleansLsn:Replication:Slots:{i}:Name"] = slot;
+            settings[$"OrleansLsn:Replication:Slots:{i}:Publication"] = publication;
+            settings[$"OrleansLsn:Replication:Slots:{i}:Tables:0"] = table;
+        }
+
+        foreach ((string key, string value) in _options.SiloSettings)
+        {
+            settings[key] = value;
+        }
+
+        SiloProcess silo = SiloProcess.Start($"silo{n}-{region}", region, settings, Folder);
+        lock (_silos)
+        {
+            _silos.Add(silo);
+        }
+
+        return silo;
+    }
+
+    public SiloProcess? SiloAt(string siloAddress) => _silos.FirstOrDefault(s => siloAddress.StartsWith(s.AddressPrefix, StringComparison.Ordinal));
+
+    public async ValueTask DisposeAsync()
+    {
+        SiloProcess[] silos;
+        lock (_silos)
+        {
+            silos = [.. _silos];
+            _silos.Clear();
+        }
+
+        await Task.WhenAll(silos.Select(s => s.DisposeAsync().AsTask())).ConfigureAwait(false);
+        await Postgres.DisposeAsync().ConfigureAwait(false);
+        try
+        {
+            Directory.Delete(Folder, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+
+    private static int[] FreePorts(int count)
+    {
+        var listeners = new List<TcpListener>();
+        try
+        {
+            for (int i = 0; i < count; i++)
+            {
+                var listener = new TcpListener(IPAddress.Loopback, 0);
+                listener.Start();
+                listeners.Add(listener);
+            }
+
+            return [.. listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port)];
+        }
+        finally
+        {
+            foreach (TcpListener listener in listeners)
+            {
+                listener.Stop();
+            }
+        }
+    }
+}
