@@ -169,8 +169,12 @@ public sealed class ReplicationFaultTests
         await Wait.UntilAsync(() => firstRecorder.Received.Count == 11, Timeout, () => "the held eleventh batch", Ct);
         await firstSubscription.DisposeAsync();
         await first.DisposeAsync();
+        // The walsender applies the pump's last status update on its own schedule, after the pump has closed; a new
+        // pump can only take the slot once that walsender has exited, so wait for the slot to be free, then read.
+        Lsn lastConfirmed = firstRecorder.Confirmed[^1].Batch.EndLsn;
+        await Wait.UntilAsync(async () => await scenario.ActivePidAsync() is null, Timeout, () => "the first pump's walsender gone", Ct);
         Lsn acknowledged = await scenario.ConfirmedFlushAsync();
-        Assert.True(acknowledged >= firstRecorder.Confirmed[^1].Batch.EndLsn, "the stopping pump reported its last confirmation");
+        Assert.True(acknowledged >= lastConfirmed, $"the stopping pump reported its last confirmation ({acknowledged} < {lastConfirmed})");
 
         ReplicationPump second = scenario.StartPump();
         var secondRecorder = new BatchRecorder();
