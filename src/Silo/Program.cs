@@ -9,6 +9,7 @@ internal static class Program
         var root = new RootCommand("OrleansLsn: read-your-writes across PostgreSQL regions and change streaming with backpressure, on Orleans.");
         root.Subcommands.Add(SiloCommand.Create());
         root.Subcommands.Add(DemoCommand.Create());
+        root.Subcommands.Add(CertificatesCommand.Create());
         root.Subcommands.Add(LocalPostgresCommand.Create());
         return await root.Parse(args).InvokeAsync();
     }

@@ -26,7 +26,7 @@ internal sealed class DevCertificates
         caRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, critical: true));
         caRequest.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(caRequest.PublicKey, critical: false));
         DateTimeOffset now = DateTimeOffset.UtcNow;
-        using X509Certificate2 ca = caRequest.CreateSelfSigned(now.AddMinutes(-5), now.AddDays(7));
+        using X509Certificate2 ca = caRequest.CreateSelfSigned(now.AddMinutes(-5), now.AddDays(30));
         File.WriteAllText(certificates.CaCertificatePath, ca.ExportCertificatePem());
         foreach (string node in nodes)
         {
@@ -55,7 +55,7 @@ internal sealed class DevCertificates
         request.CertificateExtensions.Add(san.Build());
         byte[] serial = RandomNumberGenerator.GetBytes(16);
         serial[0] &= 0x7F;
-        using X509Certificate2 certificate = request.Create(ca, now.AddMinutes(-5), now.AddDays(7), serial);
+        using X509Certificate2 certificate = request.Create(ca, now.AddMinutes(-5), now.AddDays(30), serial);
         File.WriteAllText(CertificatePath(node), certificate.ExportCertificatePem());
         File.WriteAllText(KeyPath(node), key.ExportPkcs8PrivateKeyPem());
         if (!OperatingSystem.IsWindows())
