@@ -35,6 +35,21 @@ public static partial class SiloProgram
     /// <summary>Runs a silo until SIGTERM / Ctrl-C (graceful: grains deactivate, the membership row goes to Dead).</summary>
     public static async Task<int> RunAsync(string[] args, CancellationToken cancellationToken)
     {
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        Task parentWatch = ParentProcessWatch.StartAsync(stop);
+        try
+        {
+            return await RunCoreAsync(args, stop.Token);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await parentWatch;
+        }
+    }
+
+    private static async Task<int> RunCoreAsync(string[] args, CancellationToken cancellationToken)
+    {
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
         {
             Args = args,
@@ -160,7 +175,6 @@ public static partial class SiloProgram
                 silo.AddDashboard();
             }
         });
-        builder.Services.AddHostedService<ParentProcessWatch>();
     }
 
     private static void ConfigureHttp(WebApplicationBuilder builder, SiloHostOptions host)

@@ -83,7 +83,9 @@ internal sealed class LocalDeployment : IAsyncDisposable
 
         LocalPostgresCluster postgres = await LocalPostgresCluster.StartAsync(pgOptions, cancellationToken).ConfigureAwait(false);
         progress(string.Create(CultureInfo.InvariantCulture, $"  primary 127.0.0.1:{postgres.Primary.Port}, standbys {string.Join(", ", postgres.Standbys.Select(s => $"{s.Name} 127.0.0.1:{s.Port}"))}; {sw.Elapsed.TotalSeconds:0.0} s"));
-        string folder = Path.Combine(Path.GetTempPath(), "orleanslsn-deploy", $"{options.Name}-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..8]}");
+        string root = Path.Combine(Path.GetTempPath(), "orleanslsn-deploy");
+        SweepAbandoned(root);
+        string folder = Path.Combine(root, $"{options.Name}-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..8]}");
         Directory.CreateDirectory(folder);
         DevCertificates certificates = DevCertificates.Create(Path.Combine(folder, "certs"), "silo", "client");
         progress("  made a throw-away CA and certificates for the silos and the client (mutual TLS on)");
@@ -181,6 +183,34 @@ internal sealed class LocalDeployment : IAsyncDisposable
         }
         catch (UnauthorizedAccessException)
         {
+        }
+    }
+
+    /// <summary>Removes folders of deployments whose process is gone (killed before it could clean up).</summary>
+    private static void SweepAbandoned(string root)
+    {
+        if (!Directory.Exists(root))
+        {
+            return;
+        }
+
+        foreach (string dir in Directory.GetDirectories(root))
+        {
+            string[] parts = Path.GetFileName(dir).Split('-');
+            if (parts.Length >= 3 && int.TryParse(parts[^2], NumberStyles.None, CultureInfo.InvariantCulture, out int pid)
+                && pid != Environment.ProcessId && !Directory.Exists($"/proc/{pid}"))
+            {
+                try
+                {
+                    Directory.Delete(dir, recursive: true);
+                }
+                catch (IOException)
+                {
+                }
+                catch (UnauthorizedAccessException)
+                {
+                }
+            }
         }
     }
 

@@ -12,9 +12,8 @@ internal sealed class SiloProcess : IAsyncDisposable
 {
     private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(2) };
     private readonly Process _process;
-    private readonly StreamWriter _log;
 
-    private SiloProcess(string name, string region, int siloPort, int gatewayPort, int httpPort, Process process, StreamWriter log, string logPath)
+    private SiloProcess(string name, string region, int siloPort, int gatewayPort, int httpPort, Process process, string logPath)
     {
         Name = name;
         Region = region;
@@ -22,7 +21,6 @@ internal sealed class SiloProcess : IAsyncDisposable
         GatewayPort = gatewayPort;
         HttpPort = httpPort;
         _process = process;
-        _log = log;
         LogPath = logPath;
     }
 
@@ -51,12 +49,15 @@ internal sealed class SiloProcess : IAsyncDisposable
         int gatewayPort = int.Parse(settings["OrleansLsn:GatewayPort"], System.Globalization.CultureInfo.InvariantCulture);
         int httpPort = int.Parse(settings["OrleansLsn:HttpPort"], System.Globalization.CultureInfo.InvariantCulture);
         (string fileName, string[] prefix) = Launcher();
-        var start = new ProcessStartInfo(fileName)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
+        string logPath = Path.Combine(logFolder, name + ".log");
+
+        // The silo writes straight into its log file (the shell's redirection, then exec): a pipe to this process
+        // would break when this process dies, and a silo blocked on a full console would never notice it should stop.
+        var start = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
+        start.ArgumentList.Add("-c");
+        start.ArgumentList.Add("exec \"$@\" >>\"$ORLEANSLSN_SILO_LOG\" 2>&1");
+        start.ArgumentList.Add("sh");
+        start.ArgumentList.Add(fileName);
         foreach (string arg in prefix)
         {
             start.ArgumentList.Add(arg);
@@ -69,16 +70,11 @@ internal sealed class SiloProcess : IAsyncDisposable
         }
 
         start.Environment[Hosting.SiloProgram.ParentProcessVariable] = Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        start.Environment["ORLEANSLSN_SILO_LOG"] = logPath;
         start.Environment["DOTNET_gcServer"] = "0";
-        string logPath = Path.Combine(logFolder, name + ".log");
-        var log = new StreamWriter(logPath, append: true) { AutoFlush = true };
         var process = new Process { StartInfo = start, EnableRaisingEvents = true };
-        process.OutputDataReceived += (_, e) => Write(log, e.Data);
-        process.ErrorDataReceived += (_, e) => Write(log, e.Data);
         process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        return new SiloProcess(name, region, siloPort, gatewayPort, httpPort, process, log, logPath);
+        return new SiloProcess(name, region, siloPort, gatewayPort, httpPort, process, logPath);
     }
 
     /// <summary>Waits until <c>/healthz</c> answers 200 (the silo is an active member), or fails with the log's tail.</summary>
@@ -185,20 +181,6 @@ internal sealed class SiloProcess : IAsyncDisposable
     {
         await StopAsync(TimeSpan.FromSeconds(15)).ConfigureAwait(false);
         _process.Dispose();
-        await _log.DisposeAsync().ConfigureAwait(false);
-    }
-
-    private static void Write(StreamWriter log, string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        lock (log)
-        {
-            log.WriteLine(line);
-        }
     }
 
     /// <summary>How to start this executable: its apphost, or <c>dotnet</c> with its assembly.</summary>
