@@ -19,20 +19,25 @@ public interface ILsnTrackerGrain : IGrainWithStringKey
 
     /// <summary>
     /// Pushes <see cref="ILsnObserver.OnLsnReplicated"/> once the replay LSN reaches <paramref name="lsn"/> (at once if it
-    /// already has). A request that is not satisfied within the tracker's notification lifetime (10 min by default) is
+    /// already has). A request that is not satisfied within the tracker's notification lifetime (60 s by default) is
     /// dropped without a push. The observer must stay reachable: a push that fails is not retried.
     /// </summary>
     Task RequestNotification(Lsn lsn, ILsnObserver observer);
 
     /// <summary>
     /// Waits until the replay LSN reaches <paramref name="lsn"/> or <paramref name="timeout"/> elapses (default 3 s,
-    /// at most 10 min). The wait never holds the grain's turn, so any number of callers wait at once. Cancelling
+    /// at most 60 s). The wait never holds the grain's turn, so any number of callers wait at once. Cancelling
     /// <paramref name="cancellationToken"/> withdraws the wait at once. Idempotent: after a silo failure it can simply be
     /// retried.
+    /// <para>
+    /// Pass a token that cancels shortly after <paramref name="timeout"/>: a call in flight to a silo that dies is not
+    /// failed by Orleans until the response timeout (65 s), while a cancelled token ends it on the caller's side at once.
+    /// OrleansLsn.Client's session does this for you.
+    /// </para>
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The timeout is not positive or exceeds the maximum.</exception>
     /// <exception cref="ArgumentException"><paramref name="lsn"/> is <see cref="Lsn.Invalid"/> (0/0), the default value.</exception>
-    [ResponseTimeout("00:10:30")]
+    [ResponseTimeout("00:01:05")]
     Task<LsnWaitResult> RequestAndAwait(Lsn lsn, TimeSpan? timeout = null, CancellationToken cancellationToken = default);
 
     /// <summary>

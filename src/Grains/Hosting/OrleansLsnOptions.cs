@@ -34,7 +34,14 @@ public sealed class OrleansLsnOptions
     /// <see cref="LsnTrackerOptions.ReplicaConnectionString"/> is ignored here: <see cref="ReplicaConnectionString"/>
     /// is used.
     /// </summary>
-    public LsnTrackerOptions Tracker { get; set; } = new();
+    public LsnTrackerOptions Tracker { get; set; } = new() { MaxWaitTimeout = MaxGrainWaitTimeout };
+
+    /// <summary>
+    /// The longest wait a tracker grain accepts (and the default of <c>Tracker:MaxWaitTimeout</c> here): it stays below
+    /// the 65 s response timeout of <see cref="ILsnTrackerGrain.RequestAndAwait"/>, so that a wait always ends before its
+    /// call would be timed out.
+    /// </summary>
+    public static readonly TimeSpan MaxGrainWaitTimeout = TimeSpan.FromSeconds(60);
 
     /// <summary>How the tracker grain treats its observers.</summary>
     public TrackerObserverOptions Observers { get; set; } = new();

@@ -32,9 +32,9 @@ public sealed class OrleansLsnOptionsValidator : IValidateOptions<OrleansLsnOpti
         }
 
         AddPrefixed(failures, $"{Prefix}Tracker:", new LsnTrackerOptionsValidator().Validate(null, options.Tracker));
-        if (options.Tracker.MaxWaitTimeout > TimeSpan.FromMinutes(10))
+        if (options.Tracker.MaxWaitTimeout > OrleansLsnOptions.MaxGrainWaitTimeout)
         {
-            failures.Add($"{Prefix}Tracker:MaxWaitTimeout must be at most 10 min (the response timeout of RequestAndAwait is 10.5 min); it is {options.Tracker.MaxWaitTimeout}.");
+            failures.Add($"{Prefix}Tracker:MaxWaitTimeout must be at most {OrleansLsnOptions.MaxGrainWaitTimeout.TotalSeconds:0} s (the response timeout of RequestAndAwait is 65 s); it is {options.Tracker.MaxWaitTimeout}.");
         }
 
         TrackerObserverOptions observers = options.Observers;

@@ -18,7 +18,7 @@ public sealed class TrackerObserverOptions
 
     /// <summary>
     /// A request made with <see cref="ILsnTrackerGrain.RequestNotification"/> that is not satisfied within this time is
-    /// dropped without a push. Default 10 min (the longest wait a tracker accepts).
+    /// dropped without a push. Default 60 s (the longest wait a tracker grain accepts).
     /// </summary>
-    public TimeSpan NotificationLifetime { get; set; } = TimeSpan.FromMinutes(10);
+    public TimeSpan NotificationLifetime { get; set; } = TimeSpan.FromSeconds(60);
 }

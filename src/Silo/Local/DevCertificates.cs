@@ -8,7 +8,7 @@ namespace OrleansLsn.Silo.Local;
 /// A throw-away certificate authority and certificates signed by it, written as PEM files into a folder of a local
 /// deployment (never into the repository): what the demo and the local cluster use so that TLS stays on.
 /// </summary>
-internal sealed class DevCertificates
+public sealed class DevCertificates
 {
     private DevCertificates(string folder) => Folder = folder;
 

@@ -12,7 +12,7 @@ namespace OrleansLsn.Silo.Local;
 /// An ordinary Orleans client of a <see cref="LocalDeployment"/>: gateways from the membership table in PostgreSQL,
 /// mutual TLS with the deployment's client certificate.
 /// </summary>
-internal sealed class LocalClient : IAsyncDisposable
+public sealed class LocalClient : IAsyncDisposable
 {
     private readonly IHost _host;
     private readonly ClusterCertificates _certificates;

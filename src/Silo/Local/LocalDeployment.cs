@@ -7,7 +7,7 @@ using OrleansLsn.PostgresLocal;
 namespace OrleansLsn.Silo.Local;
 
 /// <summary>What <see cref="LocalDeployment"/> starts.</summary>
-internal sealed class LocalDeploymentOptions
+public sealed class LocalDeploymentOptions
 {
     public string Name { get; set; } = "local";
 
@@ -31,7 +31,7 @@ internal sealed class LocalDeploymentOptions
 /// through PostgreSQL membership. Disposing stops the silos gracefully, then PostgreSQL, and removes every folder;
 /// silos also stop by themselves if this process dies.
 /// </summary>
-internal sealed class LocalDeployment : IAsyncDisposable
+public sealed class LocalDeployment : IAsyncDisposable
 {
     private readonly List<SiloProcess> _silos = new();
     private readonly LocalDeploymentOptions _options;

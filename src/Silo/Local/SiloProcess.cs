@@ -8,7 +8,7 @@ namespace OrleansLsn.Silo.Local;
 /// One silo process of this executable (<c>silo</c> command) on this machine, configured by <c>--OrleansLsn:Key=value</c>
 /// arguments, its output appended to a log file. It stops by itself when the process that started it is gone.
 /// </summary>
-internal sealed class SiloProcess : IAsyncDisposable
+public sealed class SiloProcess : IAsyncDisposable
 {
     private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(2) };
     private readonly Process _process;
