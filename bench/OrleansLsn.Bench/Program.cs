@@ -1,4 +1,5 @@
 using System.CommandLine;
+using OrleansLsn.Bench.Failover;
 using OrleansLsn.Bench.Replication;
 using OrleansLsn.Bench.Tracker;
 using Spectre.Console;
@@ -21,6 +22,7 @@ internal static class Program
             ", prints a results table and writes <output>/<area>.json. The exit code is non-zero if any scenario failed to measure.");
         root.Subcommands.Add(TrackerCommand.Create());
         root.Subcommands.Add(ReplicationCommand.Create());
+        root.Subcommands.Add(FailoverCommand.Create());
         return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
     }
 }
