@@ -1,5 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Npgsql;
 
 namespace OrleansLsn.Client;
 
@@ -26,7 +28,7 @@ public sealed class OrleansLsnClient : IAsyncDisposable
         Cluster = host.Services.GetRequiredService<IClusterClient>();
     }
 
-    /// <summary>The connected cluster client.</summary>
+    /// <summary>The connected cluster client: grains, observer references, and the subscription helpers of <see cref="ClusterClientSubscriptionExtensions"/>.</summary>
     public IClusterClient Cluster { get; }
 
     /// <summary>The host's services (options, logging, <see cref="TimeProvider"/>).</summary>
@@ -81,6 +83,18 @@ public sealed class OrleansLsnClient : IAsyncDisposable
 
         return new OrleansLsnClient(host);
     }
+
+    /// <summary>Subscribes to a region's replay position; see <see cref="ClusterClientSubscriptionExtensions.SubscribeToReplayAsync"/>.</summary>
+    public Task<LsnSubscription> SubscribeToReplayAsync(string region, ILsnObserver observer, SubscriptionOptions? options = null, CancellationToken cancellationToken = default) =>
+        Cluster.SubscribeToReplayAsync(region, observer, options, cancellationToken);
+
+    /// <summary>Subscribes to a replication slot's changes; see <see cref="ClusterClientSubscriptionExtensions.SubscribeToChangesAsync"/>.</summary>
+    public Task<ChangeSubscription> SubscribeToChangesAsync(string slot, IChangeObserver observer, SubscriptionOptions? options = null, CancellationToken cancellationToken = default) =>
+        Cluster.SubscribeToChangesAsync(slot, observer, options, cancellationToken);
+
+    /// <summary>Creates a read-your-writes session over this client, logging to the host's logging; see <see cref="ReadYourWritesSession"/>.</summary>
+    public ReadYourWritesSession CreateSession(NpgsqlDataSource primary, IReadOnlyDictionary<string, NpgsqlDataSource> replicas, ReadYourWritesOptions? options = null) =>
+        new(Cluster, primary, replicas, options, Services.GetService<ILogger<ReadYourWritesSession>>(), Services.GetService<TimeProvider>());
 
     /// <summary>Stops the client (best effort, at most 30 s) and disposes the host. Calling it again does nothing.</summary>
     public async ValueTask DisposeAsync()
