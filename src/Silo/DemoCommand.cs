@@ -2,8 +2,8 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using Npgsql;
+using OrleansLsn.Client;
 using OrleansLsn.PostgresLocal;
-using OrleansLsn.Tracking;
 
 namespace OrleansLsn.Silo;
 

@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using Npgsql;
 using OrleansLsn.Bench.Common;
-using OrleansLsn.Tracking;
+using OrleansLsn.Client;
 using OrleansLsn.Silo.Local;
 using Spectre.Console;
 

@@ -5,8 +5,8 @@ using Npgsql.Replication.PgOutput;
 using Npgsql.Replication.PgOutput.Messages;
 using NpgsqlTypes;
 using OrleansLsn.Bench.Common;
+using OrleansLsn.Client;
 using OrleansLsn.Replication;
-using OrleansLsn.Tracking;
 
 namespace OrleansLsn.Bench.Replication;
 

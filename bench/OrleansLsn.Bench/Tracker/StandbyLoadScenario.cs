@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Npgsql;
 using OrleansLsn.Bench.Common;
+using OrleansLsn.Client;
 using OrleansLsn.Tracking;
 
 namespace OrleansLsn.Bench.Tracker;

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Npgsql;
 using NpgsqlTypes;
 using OrleansLsn.Bench.Common;
+using OrleansLsn.Client;
 using OrleansLsn.PostgresLocal;
 using OrleansLsn.Tracking;
 

@@ -1,6 +1,6 @@
 using System.Globalization;
 using Npgsql;
-using OrleansLsn.Tracking;
+using OrleansLsn.Client;
 
 namespace OrleansLsn.Bench.Tracker;
 

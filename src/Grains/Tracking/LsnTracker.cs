@@ -174,7 +174,7 @@ public sealed partial class LsnTracker : IAsyncDisposable
     /// replayed it, <see cref="LsnWaitOutcome.TimedOut"/> when <paramref name="timeout"/> elapses first (never before).
     /// Returns synchronously when the cache already covers it.
     /// </summary>
-    /// <param name="lsn">The LSN to wait for, typically from <see cref="PrimaryLsn.GetCurrentInsertLsnAsync"/>.</param>
+    /// <param name="lsn">The LSN to wait for, typically from <c>OrleansLsn.Client.PrimaryLsn.GetCurrentInsertLsnAsync</c> after the commit.</param>
     /// <param name="timeout">Default <see cref="LsnTrackerOptions.DefaultWaitTimeout"/> (3 s); must be positive and at most
     /// <see cref="LsnTrackerOptions.MaxWaitTimeout"/>.</param>
     /// <param name="cancellationToken">Cancels the wait: it leaves the index at once and the task throws <see cref="OperationCanceledException"/>.</param>

@@ -1,5 +1,5 @@
 using Npgsql;
-using OrleansLsn.Tracking;
+using OrleansLsn.Client;
 using Xunit;
 
 namespace OrleansLsn.Tests.Cluster;

@@ -73,7 +73,7 @@ public sealed class FailoverTests(PostgresFixture postgres)
 
         await using var primary = new NpgsqlConnection(postgres.PrimaryConnectionString);
         await primary.OpenAsync(Ct);
-        Lsn lsn = await OrleansLsn.Tracking.PrimaryLsn.GetCurrentInsertLsnAsync(primary, Ct);
+        Lsn lsn = await OrleansLsn.Client.PrimaryLsn.GetCurrentInsertLsnAsync(primary, Ct);
 
         var sw = Stopwatch.StartNew();
         await fixture.CrashAsync(before.Silo);

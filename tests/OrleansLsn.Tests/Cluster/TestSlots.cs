@@ -12,9 +12,11 @@ public static class TestSlots
     public const string Lifetime = "cl_lifetime";
     public const string AlwaysOn = "cl_always";
     public const string FailoverAlwaysOn = "cl_failover_always";
+    public const string ClientChanges = "cl_client_changes";
+    public const string ClientDispose = "cl_client_dispose";
 
     /// <summary>The slots of the shared cluster's tests.</summary>
-    public static readonly string[] Shared = [Order, Backpressure, Pause, Throwing, Vanishing, Lifetime, AlwaysOn];
+    public static readonly string[] Shared = [Order, Backpressure, Pause, Throwing, Vanishing, Lifetime, AlwaysOn, ClientChanges, ClientDispose];
 
     /// <summary>The slots of the failover tests.</summary>
     public static readonly string[] FailoverSlots = [Failover, FailoverAlwaysOn];

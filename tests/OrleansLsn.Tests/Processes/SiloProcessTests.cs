@@ -3,7 +3,7 @@ using Npgsql;
 using OrleansLsn.Silo.Local;
 using OrleansLsn.Tests.Cluster;
 using OrleansLsn.Tests.Infrastructure;
-using OrleansLsn.Tracking;
+using OrleansLsn.Client;
 using Xunit;
 
 namespace OrleansLsn.Tests.Processes;

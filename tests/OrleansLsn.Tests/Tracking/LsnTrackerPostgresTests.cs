@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Npgsql;
+using OrleansLsn.Client;
 using OrleansLsn.Tests.Infrastructure;
 using OrleansLsn.Tracking;
 using Xunit;

@@ -1,7 +1,7 @@
 using Npgsql;
 using NpgsqlTypes;
 
-namespace OrleansLsn.Tracking;
+namespace OrleansLsn.Client;
 
 /// <summary>The writer's side of read-your-writes: which LSN to wait for after a commit on the primary.</summary>
 public static class PrimaryLsn

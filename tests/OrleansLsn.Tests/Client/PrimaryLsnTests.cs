@@ -1,7 +1,7 @@
-using OrleansLsn.Tracking;
+using OrleansLsn.Client;
 using Xunit;
 
-namespace OrleansLsn.Tests.Tracking;
+namespace OrleansLsn.Tests.Client;
 
 public sealed class PrimaryLsnTests
 {

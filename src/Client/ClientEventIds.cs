@@ -1,0 +1,20 @@
+namespace OrleansLsn.Client;
+
+/// <summary>Event ids of the client library's logs, in one place (range 5000–5099).</summary>
+internal static class ClientEventIds
+{
+    internal const int WaitFailed = 5000;
+    internal const int WaitEndedEarly = 5001;
+    internal const int ReadyAfterRetries = 5002;
+    internal const int ReadingFromPrimary = 5003;
+    internal const int TimedOut = 5004;
+    internal const int RecordAfterFailureFailed = 5005;
+
+    internal const int Subscribed = 5050;
+    internal const int RenewalFailed = 5051;
+    internal const int Renewed = 5052;
+    internal const int RenewedAfterFailures = 5053;
+    internal const int Unsubscribed = 5054;
+    internal const int UnsubscribeFailed = 5055;
+    internal const int ObserverThrew = 5056;
+}

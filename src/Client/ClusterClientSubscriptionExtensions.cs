@@ -1,0 +1,52 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace OrleansLsn.Client;
+
+/// <summary>Subscriptions to OrleansLsn grains that re-subscribe by themselves after a silo or gateway failure.</summary>
+public static class ClusterClientSubscriptionExtensions
+{
+    /// <summary>
+    /// Subscribes <paramref name="observer"/> to the replay position of <paramref name="region"/>'s replica and keeps it
+    /// subscribed (see <see cref="LsnSubscription"/>). The observer stays referenced by the returned subscription;
+    /// dispose the subscription to stop.
+    /// </summary>
+    /// <exception cref="RegionUnavailableException">No silo of the region is active (the first subscribe fails; nothing is left behind).</exception>
+    /// <exception cref="ArgumentException"><paramref name="options"/> is not valid, or <paramref name="region"/> is not a region name.</exception>
+    public static Task<LsnSubscription> SubscribeToReplayAsync(
+        this IClusterClient client,
+        string region,
+        ILsnObserver observer,
+        SubscriptionOptions? options = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        ArgumentException.ThrowIfNullOrWhiteSpace(region);
+        ArgumentNullException.ThrowIfNull(observer);
+        return LsnSubscription.StartAsync(client, region, observer, options, LoggerOf<LsnSubscription>(client), cancellationToken);
+    }
+
+    /// <summary>
+    /// Subscribes <paramref name="observer"/> to the changes of the replication slot <paramref name="slot"/> and keeps it
+    /// subscribed (see <see cref="ChangeSubscription"/>). The observer stays referenced by the returned subscription;
+    /// dispose the subscription to stop.
+    /// </summary>
+    /// <exception cref="ReplicationSlotNotConfiguredException">The slot is not configured in the cluster (the first subscribe fails; nothing is left behind).</exception>
+    /// <exception cref="ArgumentException"><paramref name="options"/> is not valid.</exception>
+    public static Task<ChangeSubscription> SubscribeToChangesAsync(
+        this IClusterClient client,
+        string slot,
+        IChangeObserver observer,
+        SubscriptionOptions? options = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        ArgumentException.ThrowIfNullOrWhiteSpace(slot);
+        ArgumentNullException.ThrowIfNull(observer);
+        return ChangeSubscription.StartAsync(client, slot, observer, options, LoggerOf<ChangeSubscription>(client), cancellationToken);
+    }
+
+    private static ILogger LoggerOf<T>(IClusterClient client) =>
+        client.ServiceProvider.GetService<ILoggerFactory>()?.CreateLogger<T>() ?? (ILogger)NullLogger.Instance;
+}

@@ -1,0 +1,112 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
+
+namespace OrleansLsn.Client;
+
+/// <summary>
+/// Configures an ordinary Orleans client for an OrleansLsn cluster from the same <c>OrleansLsn</c> configuration section
+/// silos use: cluster and service id, PostgreSQL membership (ADO.NET clustering, invariant <c>Npgsql</c>), gateway
+/// list refresh, response timeout, and cancellation of timed-out calls on the silo.
+/// </summary>
+public static class OrleansLsnClientBuilderExtensions
+{
+    /// <summary>The ADO.NET invariant of Npgsql, as Orleans' ADO.NET providers name it.</summary>
+    public const string NpgsqlInvariant = "Npgsql";
+
+    /// <summary>
+    /// Configures the client from the <c>OrleansLsn</c> section of the client builder's own configuration; see
+    /// <see cref="UseOrleansLsnClient(IClientBuilder, IConfiguration)"/>.
+    /// </summary>
+    public static IClientBuilder UseOrleansLsnClient(this IClientBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        return builder.UseOrleansLsnClient(builder.Configuration);
+    }
+
+    /// <summary>
+    /// Configures the client from the <c>OrleansLsn</c> section of <paramref name="configuration"/> (appsettings.json,
+    /// <c>OrleansLsn__*</c> environment variables, command line): <c>ClusterId</c> and <c>ServiceId</c> (default
+    /// <c>orleanslsn</c>), membership in PostgreSQL at <c>MembershipConnectionString</c> (else
+    /// <c>PrimaryConnectionString</c>), <c>Client:GatewayListRefreshPeriod</c> (5 s), <c>Client:ResponseTimeout</c>
+    /// (30 s), and <c>CancelRequestOnTimeout</c>. The options are validated when the host starts: with any problem it
+    /// does not start, and the <see cref="OptionsValidationException"/> names every problem by its key, never a
+    /// connection string's value. Calling it again (with any overload) changes nothing.
+    /// </summary>
+    public static IClientBuilder UseOrleansLsnClient(this IClientBuilder builder, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        IConfigurationSection section = configuration.GetSection(OrleansLsnClientOptions.SectionName);
+        return builder.UseOrleansLsnClientCore(options => section.Bind(options));
+    }
+
+    /// <summary>Configures the client with options set in code; see <see cref="UseOrleansLsnClient(IClientBuilder, IConfiguration)"/>.</summary>
+    public static IClientBuilder UseOrleansLsnClient(this IClientBuilder builder, Action<OrleansLsnClientOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(configure);
+        return builder.UseOrleansLsnClientCore(configure);
+    }
+
+    /// <summary>
+    /// Adds an Orleans client to the host, configured from the <c>OrleansLsn</c> section of the host's configuration
+    /// (see <see cref="UseOrleansLsnClient(IClientBuilder, IConfiguration)"/>); <paramref name="configureClient"/> may
+    /// configure it further. Calling it again changes nothing but runs <paramref name="configureClient"/>.
+    /// </summary>
+    public static TBuilder UseOrleansLsnClient<TBuilder>(this TBuilder builder, Action<IClientBuilder>? configureClient = null)
+        where TBuilder : IHostApplicationBuilder
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        IConfiguration configuration = builder.Configuration;
+        builder.UseOrleansClient(client =>
+        {
+            client.UseOrleansLsnClient(configuration);
+            configureClient?.Invoke(client);
+        });
+        return builder;
+    }
+
+    private static IClientBuilder UseOrleansLsnClientCore(this IClientBuilder builder, Action<OrleansLsnClientOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        IServiceCollection services = builder.Services;
+        if (services.Any(d => d.ServiceType == typeof(Marker)))
+        {
+            return builder;
+        }
+
+        services.AddSingleton<Marker>();
+        services.AddOptions<OrleansLsnClientOptions>().Configure(configure).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<OrleansLsnClientOptions>, OrleansLsnClientOptionsValidator>());
+
+        // Orleans' ADO.NET providers do not consult DbProviderFactories: they load the assembly named "Npgsql" and read
+        // NpgsqlFactory.Instance themselves, so no RegisterFactory is needed (this assembly references Npgsql, so it is
+        // deployed with the client).
+        builder.UseAdoNetClustering((OptionsBuilder<AdoNetClusteringClientOptions> clustering) => clustering
+            .Configure<IOptions<OrleansLsnClientOptions>>((o, lsn) =>
+            {
+                o.Invariant = NpgsqlInvariant;
+                o.ConnectionString = lsn.Value.EffectiveMembershipConnectionString;
+            }));
+        services.AddOptions<ClusterOptions>().Configure<IOptions<OrleansLsnClientOptions>>((o, lsn) =>
+        {
+            o.ClusterId = lsn.Value.ClusterId;
+            o.ServiceId = lsn.Value.ServiceId;
+        });
+        services.AddOptions<GatewayOptions>().Configure<IOptions<OrleansLsnClientOptions>>(
+            (o, lsn) => o.GatewayListRefreshPeriod = lsn.Value.Client.GatewayListRefreshPeriod);
+        services.AddOptions<ClientMessagingOptions>().Configure<IOptions<OrleansLsnClientOptions>>((o, lsn) =>
+        {
+            o.ResponseTimeout = lsn.Value.Client.ResponseTimeout;
+
+            // A caller's timeout cancels the call on the silo too (a tracker wait leaves its index at once).
+            o.CancelRequestOnTimeout = true;
+        });
+        services.TryAddSingleton(TimeProvider.System);
+        return builder;
+    }
+
+    private sealed class Marker;
+}

@@ -1,0 +1,322 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
+using Orleans.Runtime.Messaging;
+
+namespace OrleansLsn.Client;
+
+/// <summary>
+/// Read-your-writes for one logical session (a user, a request chain): writes go to the primary, and a read in a region
+/// gets that region's replica once it has replayed the session's last write, as told by the region's
+/// <see cref="ILsnTrackerGrain"/>. Cheap to create (one per session); the data sources are shared. Thread-safe.
+/// </summary>
+/// <example>
+/// <code>
+/// var session = new ReadYourWritesSession(client, primary, new Dictionary&lt;string, NpgsqlDataSource&gt; { ["eu-west"] = euWest });
+/// await session.ExecuteWriteAsync(async c =&gt; await new NpgsqlCommand("insert into orders ...", c).ExecuteNonQueryAsync());
+/// await using NpgsqlConnection read = await session.OpenReadConnectionAsync("eu-west");   // sees the order
+/// </code>
+/// </example>
+public sealed partial class ReadYourWritesSession
+{
+    /// <summary>Below this, what is left of the deadline is not worth a call.</summary>
+    private static readonly TimeSpan MinimumWait = TimeSpan.FromMilliseconds(1);
+
+    private readonly IGrainFactory _grains;
+    private readonly NpgsqlDataSource _primary;
+    private readonly Dictionary<string, NpgsqlDataSource> _replicas;
+    private readonly string _regionList;
+    private readonly TimeSpan _waitTimeout;
+    private readonly ReadYourWritesTimeoutPolicy _onTimeout;
+    private readonly TimeSpan _retryInitialDelay;
+    private readonly TimeSpan _retryMaxDelay;
+    private readonly TimeSpan _callGrace;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+
+    // The highest LSN recorded by this session (0 = none); only ever grows.
+    private ulong _lastWrite;
+
+    /// <summary>Creates a session.</summary>
+    /// <param name="grains">The cluster client (or any grain factory) through which the trackers are asked.</param>
+    /// <param name="primary">The primary: <see cref="ExecuteWriteAsync"/> writes there, and <see cref="ReadYourWritesTimeoutPolicy.UsePrimary"/> reads there.</param>
+    /// <param name="replicas">Each region's replica, by region name (the tracker grain's key). Copied.</param>
+    /// <param name="options">Wait timeout, timeout policy and retry pacing; the defaults when <see langword="null"/>.</param>
+    /// <param name="logger">Retries and timeouts are logged here.</param>
+    /// <param name="timeProvider">The clock of the deadline and the retry pauses (real time unless testing).</param>
+    /// <exception cref="ArgumentException"><paramref name="replicas"/> is empty or has an empty name or a null data source, or <paramref name="options"/> is not valid (every problem named).</exception>
+    public ReadYourWritesSession(
+        IGrainFactory grains,
+        NpgsqlDataSource primary,
+        IReadOnlyDictionary<string, NpgsqlDataSource> replicas,
+        ReadYourWritesOptions? options = null,
+        ILogger<ReadYourWritesSession>? logger = null,
+        TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(grains);
+        ArgumentNullException.ThrowIfNull(primary);
+        ArgumentNullException.ThrowIfNull(replicas);
+        options ??= new ReadYourWritesOptions();
+        var result = new ReadYourWritesOptionsValidator().Validate(null, options);
+        if (result.Failed)
+        {
+            throw new ArgumentException("Invalid read-your-writes options: " + string.Join(" ", result.Failures), nameof(options));
+        }
+
+        if (replicas.Count == 0)
+        {
+            throw new ArgumentException("At least one region's replica is required.", nameof(replicas));
+        }
+
+        _replicas = new Dictionary<string, NpgsqlDataSource>(StringComparer.Ordinal);
+        foreach ((string region, NpgsqlDataSource replica) in replicas)
+        {
+            if (string.IsNullOrWhiteSpace(region) || replica is null)
+            {
+                throw new ArgumentException("Every replica needs a region name and a data source.", nameof(replicas));
+            }
+
+            _replicas.Add(region, replica);
+        }
+
+        _grains = grains;
+        _primary = primary;
+        _regionList = string.Join(", ", _replicas.Keys.Order(StringComparer.Ordinal).Select(r => "'" + r + "'"));
+        _waitTimeout = options.WaitTimeout;
+        _onTimeout = options.OnTimeout;
+        _retryInitialDelay = options.RetryInitialDelay;
+        _retryMaxDelay = options.RetryMaxDelay;
+        _callGrace = options.CallGrace;
+        _logger = logger ?? (ILogger)NullLogger.Instance;
+        _time = timeProvider ?? TimeProvider.System;
+    }
+
+    /// <summary>The regions this session can read in.</summary>
+    public IReadOnlyCollection<string> Regions => _replicas.Keys;
+
+    /// <summary>
+    /// The highest LSN recorded so far (what a read waits for), or <see langword="null"/> if the session wrote nothing.
+    /// Carry it to another process (as text) and <see cref="RecordWrite"/> it there to continue the session.
+    /// </summary>
+    public Lsn? LastWrite => Volatile.Read(ref _lastWrite) is ulong value and not 0 ? new Lsn(value) : null;
+
+    /// <summary>Records an LSN the session must see from now on (kept if higher than what the session has).</summary>
+    /// <exception cref="ArgumentException"><paramref name="lsn"/> is <see cref="Lsn.Invalid"/>.</exception>
+    public void RecordWrite(Lsn lsn)
+    {
+        if (!lsn.IsValid)
+        {
+            throw new ArgumentException("LSN 0/0 (Lsn.Invalid) is not a WAL position.", nameof(lsn));
+        }
+
+        ulong current = Volatile.Read(ref _lastWrite);
+        while (lsn.Value > current)
+        {
+            ulong seen = Interlocked.CompareExchange(ref _lastWrite, lsn.Value, current);
+            if (seen == current)
+            {
+                return;
+            }
+
+            current = seen;
+        }
+    }
+
+    /// <summary>
+    /// Records the write just committed on <paramref name="primaryConnection"/>: takes
+    /// <see cref="PrimaryLsn.GetCurrentInsertLsnAsync"/> and keeps the highest one. Call it after your commit, outside
+    /// any transaction that wrote.
+    /// </summary>
+    /// <returns>The LSN taken (the session keeps the higher of it and what it had).</returns>
+    /// <exception cref="InvalidOperationException">The connection is not open, or is inside a transaction that has written.</exception>
+    public async Task<Lsn> RecordWriteAsync(NpgsqlConnection primaryConnection, CancellationToken cancellationToken = default)
+    {
+        Lsn lsn = await PrimaryLsn.GetCurrentInsertLsnAsync(primaryConnection, cancellationToken).ConfigureAwait(false);
+        RecordWrite(lsn);
+        return lsn;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="write"/> on a new primary connection (commit inside it: autocommit statements, or a
+    /// transaction you commit), then records the write. If <paramref name="write"/> throws, the session still records
+    /// the primary's current position (best effort, on a fresh connection) so that whatever it did commit is seen
+    /// by later reads, and the exception is rethrown.
+    /// </summary>
+    public async Task ExecuteWriteAsync(Func<NpgsqlConnection, Task> write, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(write);
+        await ExecuteWriteAsync<bool>(
+            async connection =>
+            {
+                await write(connection).ConfigureAwait(false);
+                return true;
+            },
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs <paramref name="write"/> on a new primary connection and records the write; see <see cref="ExecuteWriteAsync(Func{NpgsqlConnection, Task}, CancellationToken)"/>.</summary>
+    public async Task<T> ExecuteWriteAsync<T>(Func<NpgsqlConnection, Task<T>> write, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(write);
+        T result;
+        NpgsqlConnection connection = await _primary.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            result = await write(connection).ConfigureAwait(false);
+            await RecordWriteAsync(connection, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception writeError)
+        {
+            // Disposing rolls back a transaction left open; anything committed before is at or before the position now.
+            await connection.DisposeAsync().ConfigureAwait(false);
+            await RecordAfterFailureAsync(writeError).ConfigureAwait(false);
+            throw;
+        }
+
+        await connection.DisposeAsync().ConfigureAwait(false);
+        return result;
+    }
+
+    /// <summary>
+    /// Opens a connection to the replica of <paramref name="region"/> once it has replayed this session's last write.
+    /// With no write recorded it opens at once without asking the tracker. Otherwise it waits on the region's tracker
+    /// (<see cref="ILsnTrackerGrain.RequestAndAwait"/>) for at most <see cref="ReadYourWritesOptions.WaitTimeout"/>,
+    /// asking again after a silo or gateway failure (the wait is idempotent) with short pauses until that deadline.
+    /// When the deadline passes first: <see cref="ReadYourWritesTimeoutException"/>, or with
+    /// <see cref="ReadYourWritesTimeoutPolicy.UsePrimary"/> a connection to the primary. Never a stale replica.
+    /// </summary>
+    /// <returns>An open connection the caller disposes.</returns>
+    /// <exception cref="ArgumentException"><paramref name="region"/> has no replica in this session (the message lists those that do).</exception>
+    /// <exception cref="ReadYourWritesTimeoutException">The replica had not replayed the write in time (policy <see cref="ReadYourWritesTimeoutPolicy.Throw"/>).</exception>
+    /// <exception cref="RegionUnavailableException">No silo of the region is active (not retried: the region is down, not failing over).</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public async Task<NpgsqlConnection> OpenReadConnectionAsync(string region, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(region);
+        if (!_replicas.TryGetValue(region, out NpgsqlDataSource? replica))
+        {
+            throw new ArgumentException($"Region '{region}' has no replica in this session. Configured regions: {_regionList}.", nameof(region));
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        if (LastWrite is not Lsn lsn)
+        {
+            return await replica.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        WaitEnd end = await WaitForReplayAsync(region, lsn, cancellationToken).ConfigureAwait(false);
+        if (end.Ready)
+        {
+            return await replica.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        if (_onTimeout == ReadYourWritesTimeoutPolicy.UsePrimary)
+        {
+            Log.ReadingFromPrimary(_logger, region, lsn, _waitTimeout.TotalMilliseconds, end.Replay?.ToString() ?? "unknown");
+            return await _primary.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        Log.TimedOut(_logger, region, lsn, _waitTimeout.TotalMilliseconds, end.Replay?.ToString() ?? "unknown");
+        throw new ReadYourWritesTimeoutException(region, lsn, end.Replay, _waitTimeout, end.LastError);
+    }
+
+    /// <summary>Failures after which the same wait is simply asked again: the call did not reach a live activation.</summary>
+    internal static bool IsRetryable(Exception exception) => exception is not RegionUnavailableException
+        and (SiloUnavailableException
+            or OrleansMessageRejectionException
+            or TimeoutException
+            or ConnectionFailedException
+            or GatewayTooBusyException);
+
+    private async Task<WaitEnd> WaitForReplayAsync(string region, Lsn lsn, CancellationToken cancellationToken)
+    {
+        long start = _time.GetTimestamp();
+        ILsnTrackerGrain tracker = _grains.GetGrain<ILsnTrackerGrain>(region);
+        TimeSpan pause = _retryInitialDelay;
+        Lsn? replay = null;
+        Exception? lastError = null;
+        int attempt = 0;
+        while (true)
+        {
+            // The deadline is the caller's: never give up before it, whatever the clocks' granularity.
+            TimeSpan remaining = _waitTimeout - _time.GetElapsedTime(start);
+            if (remaining <= TimeSpan.Zero)
+            {
+                return new WaitEnd(false, replay, lastError);
+            }
+
+            if (remaining < MinimumWait)
+            {
+                await Task.Delay(remaining, _time, cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+
+            attempt++;
+
+            // The tracker ends the wait at `remaining`; this bounds a call whose answer never comes (its silo died).
+            using var callDeadline = new CancellationTokenSource(remaining + _callGrace, _time);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, callDeadline.Token);
+            try
+            {
+                LsnWaitResult result = await tracker.RequestAndAwait(lsn, remaining, linked.Token).ConfigureAwait(false);
+                if (result.IsReady)
+                {
+                    if (attempt > 1)
+                    {
+                        Log.ReadyAfterRetries(_logger, region, lsn, attempt, _time.GetElapsedTime(start).TotalMilliseconds);
+                    }
+
+                    return new WaitEnd(true, result.ReplayLsn, null);
+                }
+
+                replay = result.ReplayLsn ?? replay;
+                if (_waitTimeout - _time.GetElapsedTime(start) < MinimumWait)
+                {
+                    continue; // timed out at the deadline, as asked
+                }
+
+                // A tracker never times a wait out early; one that ends before its timeout stopped (its activation
+                // deactivated or its silo is shutting down). Ask again for what is left: the next call activates it anew.
+                Log.WaitEndedEarly(_logger, region, lsn, attempt);
+            }
+            catch (OperationCanceledException) when (callDeadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                continue; // no answer within the deadline
+            }
+            catch (Exception e) when (IsRetryable(e))
+            {
+                lastError = e;
+                Log.WaitFailed(_logger, region, lsn, attempt, e.GetType().Name, e.Message);
+            }
+
+            TimeSpan left = _waitTimeout - _time.GetElapsedTime(start);
+            if (left > TimeSpan.Zero)
+            {
+                await Task.Delay(pause < left ? pause : left, _time, cancellationToken).ConfigureAwait(false);
+            }
+
+            pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, _retryMaxDelay.Ticks));
+        }
+    }
+
+    private async Task RecordAfterFailureAsync(Exception writeError)
+    {
+        try
+        {
+            // Not the caller's token: it may be what failed the write, and the position is what keeps later reads honest.
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5), _time);
+            await using NpgsqlConnection fresh = await _primary.OpenConnectionAsync(timeout.Token).ConfigureAwait(false);
+            await RecordWriteAsync(fresh, timeout.Token).ConfigureAwait(false);
+        }
+#pragma warning disable CA1031 // Best effort: the write's own exception is what the caller gets.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            Log.RecordAfterFailureFailed(_logger, writeError.GetType().Name, e.GetType().Name, e.Message);
+        }
+    }
+
+    [DebuggerDisplay("Ready = {Ready}, Replay = {Replay}")]
+    private readonly record struct WaitEnd(bool Ready, Lsn? Replay, Exception? LastError);
+}

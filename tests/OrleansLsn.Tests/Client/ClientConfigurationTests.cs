@@ -1,0 +1,217 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using Orleans.Configuration;
+using Orleans.Messaging;
+using Orleans.Runtime.Membership;
+using OrleansLsn.Client;
+using OrleansLsn.Tests.Infrastructure;
+using Xunit;
+
+namespace OrleansLsn.Tests.Client;
+
+/// <summary>
+/// <c>UseOrleansLsnClient</c> reads the silos' <c>OrleansLsn</c> section into an ordinary Orleans client: the resolved
+/// Orleans options are inspected; every problem is named by its key, never with a connection string's value.
+/// </summary>
+public sealed class ClientConfigurationTests(PostgresFixture postgres)
+{
+    private const string Password = "s3cret-Pa55word";
+    private const string Primary = $"Host=10.0.0.1;Port=5432;Username=app;Password={Password}";
+    private const string Membership = $"Host=10.0.0.2;Port=5433;Username=orleans;Password={Password}";
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    /// <summary>What a silo's section holds; the client reads its part and ignores the rest.</summary>
+    private static Dictionary<string, string?> SiloSection() => new()
+    {
+        ["OrleansLsn:Region"] = "eu-west",
+        ["OrleansLsn:PrimaryConnectionString"] = Primary,
+        ["OrleansLsn:ReplicaConnectionString"] = $"Host=10.0.0.3;Password={Password}",
+        ["OrleansLsn:Replication:Slots:0:Name"] = "orders",
+        ["OrleansLsn:Replication:Slots:0:Publication"] = "orders_pub",
+    };
+
+    [Fact]
+    public void Section_ConfiguresClusterMembershipGatewayRefreshAndMessaging()
+    {
+        Dictionary<string, string?> settings = SiloSection();
+        settings["OrleansLsn:ClusterId"] = "prod-cluster";
+        settings["OrleansLsn:ServiceId"] = "prod-service";
+        settings["OrleansLsn:MembershipConnectionString"] = Membership;
+        settings["OrleansLsn:Client:GatewayListRefreshPeriod"] = "00:00:02";
+        settings["OrleansLsn:Client:ResponseTimeout"] = "00:00:07";
+        using IHost host = BuildHost(settings);
+
+        ClusterOptions cluster = host.Services.GetRequiredService<IOptions<ClusterOptions>>().Value;
+        Assert.Equal("prod-cluster", cluster.ClusterId);
+        Assert.Equal("prod-service", cluster.ServiceId);
+        AdoNetClusteringClientOptions membership = host.Services.GetRequiredService<IOptions<AdoNetClusteringClientOptions>>().Value;
+        Assert.Equal("Npgsql", membership.Invariant);
+        Assert.Equal(Membership, membership.ConnectionString);
+        Assert.Equal(TimeSpan.FromSeconds(2), host.Services.GetRequiredService<IOptions<GatewayOptions>>().Value.GatewayListRefreshPeriod);
+        ClientMessagingOptions messaging = host.Services.GetRequiredService<IOptions<ClientMessagingOptions>>().Value;
+        Assert.Equal(TimeSpan.FromSeconds(7), messaging.ResponseTimeout);
+        Assert.True(messaging.CancelRequestOnTimeout);
+        Assert.IsType<AdoNetGatewayListProvider>(host.Services.GetRequiredService<IGatewayListProvider>());
+    }
+
+    [Fact]
+    public void Defaults_AndMembershipFallsBackToThePrimary()
+    {
+        using IHost host = BuildHost(SiloSection());
+
+        ClusterOptions cluster = host.Services.GetRequiredService<IOptions<ClusterOptions>>().Value;
+        Assert.Equal("orleanslsn", cluster.ClusterId);
+        Assert.Equal("orleanslsn", cluster.ServiceId);
+        Assert.Equal(Primary, host.Services.GetRequiredService<IOptions<AdoNetClusteringClientOptions>>().Value.ConnectionString);
+        Assert.Equal(TimeSpan.FromSeconds(5), host.Services.GetRequiredService<IOptions<GatewayOptions>>().Value.GatewayListRefreshPeriod);
+        ClientMessagingOptions messaging = host.Services.GetRequiredService<IOptions<ClientMessagingOptions>>().Value;
+        Assert.Equal(TimeSpan.FromSeconds(30), messaging.ResponseTimeout);
+        Assert.True(messaging.CancelRequestOnTimeout);
+    }
+
+    [Fact]
+    public void EveryProblem_IsReportedTogether_WithItsKey_AndNoSecret()
+    {
+        var options = Bind(new Dictionary<string, string?>
+        {
+            ["OrleansLsn:ClusterId"] = "",
+            ["OrleansLsn:ServiceId"] = " svc ",
+            ["OrleansLsn:MembershipConnectionString"] = $"Host=db;Password={Password};Bogus Key=1",
+            ["OrleansLsn:Client:GatewayListRefreshPeriod"] = "00:00:00",
+            ["OrleansLsn:Client:ResponseTimeout"] = "-00:00:01",
+        });
+
+        ValidateOptionsResult result = new OrleansLsnClientOptionsValidator().Validate(null, options);
+        Assert.True(result.Failed);
+        string[] failures = [.. result.Failures];
+        Assert.Equal(5, failures.Length);
+        Assert.Contains("OrleansLsn:ClusterId is required.", failures);
+        Assert.Contains(failures, f => f.StartsWith("OrleansLsn:ServiceId has leading or trailing white space", StringComparison.Ordinal));
+        Assert.Contains("OrleansLsn:MembershipConnectionString is not a valid PostgreSQL connection string.", failures);
+        Assert.Contains(failures, f => f.StartsWith("OrleansLsn:Client:GatewayListRefreshPeriod must be between", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.StartsWith("OrleansLsn:Client:ResponseTimeout must be between", StringComparison.Ordinal));
+        Assert.DoesNotContain(failures, f => f.Contains(Password, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Membership_IsRequired_AndAnInvalidPrimaryIsNamedAsTheFallback()
+    {
+        ValidateOptionsResult missing = new OrleansLsnClientOptionsValidator().Validate(null, new OrleansLsnClientOptions());
+        Assert.StartsWith("OrleansLsn:MembershipConnectionString is required", Assert.Single(missing.Failures!), StringComparison.Ordinal);
+
+        var noHost = new OrleansLsnClientOptions { PrimaryConnectionString = $"Username=app;Password={Password}" };
+        string failure = Assert.Single(new OrleansLsnClientOptionsValidator().Validate(null, noHost).Failures!);
+        Assert.StartsWith("OrleansLsn:PrimaryConnectionString (used for membership", failure, StringComparison.Ordinal);
+        Assert.EndsWith("has no Host.", failure, StringComparison.Ordinal);
+        Assert.DoesNotContain(Password, failure, StringComparison.Ordinal);
+
+        Assert.True(new OrleansLsnClientOptionsValidator().Validate(null, new OrleansLsnClientOptions { MembershipConnectionString = Membership }).Succeeded);
+    }
+
+    [Fact]
+    public async Task ClientWithAWrongConfiguration_RefusesToStart_NamingEveryProblem()
+    {
+        using IHost host = BuildHost(new Dictionary<string, string?>
+        {
+            ["OrleansLsn:ClusterId"] = " ",
+            ["OrleansLsn:PrimaryConnectionString"] = $"Host=;Password={Password}",
+        });
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync(Ct));
+        Assert.Contains("OrleansLsn:ClusterId is required.", error.Failures);
+        Assert.Contains(error.Failures, f => f.StartsWith("OrleansLsn:PrimaryConnectionString (used for membership", StringComparison.Ordinal));
+        Assert.DoesNotContain(Password, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void UseOrleansLsnClient_Twice_RegistersOnce()
+    {
+        HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Configuration.AddInMemoryCollection(SiloSection());
+        int configured = 0;
+        builder.UseOrleansLsnClient(c => configured++).UseOrleansLsnClient(c => c.UseOrleansLsnClient(o => o.ClusterId = "ignored"));
+        builder.UseOrleansClient(c => c.UseOrleansLsnClient());
+        Assert.Equal(1, configured);
+        Assert.Single(builder.Services, d => d.ServiceType == typeof(IValidateOptions<OrleansLsnClientOptions>));
+        Assert.Single(builder.Services, d => d.ServiceType == typeof(IGatewayListProvider));
+        using IHost host = builder.Build();
+        Assert.Equal("orleanslsn", host.Services.GetRequiredService<IOptions<ClusterOptions>>().Value.ClusterId);
+    }
+
+    [Fact]
+    public void OneCallForm_BuildsTheSameClient_FromItsArguments()
+    {
+        using IHost host = OrleansLsnClient.Build(
+            o =>
+            {
+                o.MembershipConnectionString = Membership;
+                o.ClusterId = "script-cluster";
+            },
+            null);
+        Assert.Equal("script-cluster", host.Services.GetRequiredService<IOptions<ClusterOptions>>().Value.ClusterId);
+        Assert.Equal("orleanslsn", host.Services.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId);
+        Assert.Equal(Membership, host.Services.GetRequiredService<IOptions<AdoNetClusteringClientOptions>>().Value.ConnectionString);
+        Assert.True(host.Services.GetRequiredService<IOptions<ClientMessagingOptions>>().Value.CancelRequestOnTimeout);
+    }
+
+    [Fact]
+    public async Task ConnectAsync_WithInvalidArguments_FailsBeforeConnecting_NamingTheKey()
+    {
+        var empty = await Assert.ThrowsAsync<OptionsValidationException>(() => OrleansLsnClient.ConnectAsync("", cancellationToken: Ct));
+        Assert.StartsWith("OrleansLsn:MembershipConnectionString is required", Assert.Single(empty.Failures), StringComparison.Ordinal);
+
+        var badId = await Assert.ThrowsAsync<OptionsValidationException>(() => OrleansLsnClient.ConnectAsync(Membership, clusterId: "", cancellationToken: Ct));
+        Assert.Equal("OrleansLsn:ClusterId is required.", Assert.Single(badId.Failures));
+        Assert.DoesNotContain(Password, badId.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task NpgsqlInvariant_LoadsNpgsql_WithoutARegisteredDbProviderFactory()
+    {
+        // Orleans' ADO.NET provider loads the "Npgsql" assembly and reads NpgsqlFactory.Instance itself; nothing in
+        // OrleansLsn registers a DbProviderFactory. Against a database that does not exist, initialising the gateway list
+        // gets PostgreSQL's own answer, so the invariant resolved to a working Npgsql connection.
+        var missingDatabase = new NpgsqlConnectionStringBuilder(postgres.PrimaryConnectionString) { Database = "orleanslsn_no_such_database" };
+        using IHost host = OrleansLsnClient.Build(o => o.MembershipConnectionString = missingDatabase.ConnectionString, null);
+        IGatewayListProvider provider = host.Services.GetRequiredService<IGatewayListProvider>();
+
+        Exception error = await Assert.ThrowsAnyAsync<Exception>(() => provider.InitializeGatewayListProvider().WaitAsync(TimeSpan.FromSeconds(30), Ct));
+        PostgresException? postgresError = Flatten(error).OfType<PostgresException>().FirstOrDefault();
+        Assert.True(postgresError is not null, $"expected PostgreSQL's answer, got {error}");
+        Assert.Equal(PostgresErrorCodes.InvalidCatalogName, postgresError.SqlState);
+    }
+
+    private static IEnumerable<Exception> Flatten(Exception error)
+    {
+        for (Exception? e = error; e is not null; e = e.InnerException)
+        {
+            yield return e;
+            if (e is AggregateException aggregate)
+            {
+                foreach (Exception inner in aggregate.InnerExceptions.SelectMany(Flatten))
+                {
+                    yield return inner;
+                }
+            }
+        }
+    }
+
+    private static IHost BuildHost(Dictionary<string, string?> settings)
+    {
+        HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Configuration.AddInMemoryCollection(settings);
+        builder.UseOrleansLsnClient();
+        return builder.Build();
+    }
+
+    private static OrleansLsnClientOptions Bind(Dictionary<string, string?> settings)
+    {
+        IConfiguration configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
+        var options = new OrleansLsnClientOptions();
+        configuration.GetSection(OrleansLsnClientOptions.SectionName).Bind(options);
+        return options;
+    }
+}
