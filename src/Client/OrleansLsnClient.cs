@@ -37,6 +37,8 @@ public sealed class OrleansLsnClient : IAsyncDisposable
     /// <summary>
     /// Builds a host with an Orleans client whose membership (and so gateway list) is in the PostgreSQL database of
     /// <paramref name="membershipConnectionString"/>, starts it and returns once the client is connected to a gateway.
+    /// <paramref name="tls"/> is required on purpose: give the client's certificate and the cluster's CA, or say
+    /// <see cref="ClusterTlsMode.Disabled"/> explicitly.
     /// No configuration files or environment variables are read, and nothing is logged.
     /// </summary>
     /// <exception cref="Microsoft.Extensions.Options.OptionsValidationException">An argument is not valid (named by its key).</exception>
@@ -44,17 +46,20 @@ public sealed class OrleansLsnClient : IAsyncDisposable
     /// <remarks>Any other failure to connect (no gateway in the table, database unreachable) is Orleans' own exception.</remarks>
     public static Task<OrleansLsnClient> ConnectAsync(
         string membershipConnectionString,
+        ClusterTlsOptions tls,
         string clusterId = OrleansLsnClientOptions.DefaultId,
         string serviceId = OrleansLsnClientOptions.DefaultId,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(membershipConnectionString);
+        ArgumentNullException.ThrowIfNull(tls);
         return ConnectAsync(
             o =>
             {
                 o.MembershipConnectionString = membershipConnectionString;
                 o.ClusterId = clusterId;
                 o.ServiceId = serviceId;
+                o.Tls = tls;
             },
             null,
             cancellationToken);
@@ -62,7 +67,7 @@ public sealed class OrleansLsnClient : IAsyncDisposable
 
     /// <summary>
     /// Builds, starts and connects a client with options set in code; <paramref name="configureHost"/> may add logging or
-    /// services, or configure the Orleans client further. See <see cref="ConnectAsync(string, string, string, CancellationToken)"/>.
+    /// services, or configure the Orleans client further. See <see cref="ConnectAsync(string, ClusterTlsOptions, string, string, CancellationToken)"/>.
     /// </summary>
     public static async Task<OrleansLsnClient> ConnectAsync(
         Action<OrleansLsnClientOptions> configure,

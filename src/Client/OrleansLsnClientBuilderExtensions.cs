@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
+using Orleans.Connections.Security;
 
 namespace OrleansLsn.Client;
 
@@ -105,7 +106,37 @@ public static class OrleansLsnClientBuilderExtensions
             o.CancelRequestOnTimeout = true;
         });
         services.TryAddSingleton(TimeProvider.System);
+        AddTls(builder, configure);
         return builder;
+    }
+
+    /// <summary>
+    /// Orleans takes the client certificate when the client is built, so the TLS settings are read now from the same
+    /// source as the options; problems are reported by the validator when the host starts, with the other problems.
+    /// </summary>
+    private static void AddTls(IClientBuilder builder, Action<OrleansLsnClientOptions> configure)
+    {
+        var probe = new OrleansLsnClientOptions();
+        configure(probe);
+        if (probe.Tls.Mode != ClusterTlsMode.Required)
+        {
+            return;
+        }
+
+        var failures = new List<string>();
+        ClusterCertificates? certificates = ClusterCertificates.TryLoad(probe.Tls, OrleansLsnClientOptions.SectionName + ":Tls:", failures);
+        if (certificates is null)
+        {
+            builder.Services.AddSingleton<IValidateOptions<OrleansLsnClientOptions>>(new TlsLoadFailures(failures));
+            return;
+        }
+
+        builder.Services.AddSingleton(certificates);
+        builder.UseTls(certificates.Certificate, tls =>
+        {
+            tls.RemoteCertificateMode = RemoteCertificateMode.RequireCertificate;
+            tls.RemoteCertificateValidation = (certificate, _, _) => certificates.IsTrusted(certificate);
+        });
     }
 
     private sealed class Marker;

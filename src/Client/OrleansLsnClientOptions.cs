@@ -31,6 +31,12 @@ public sealed class OrleansLsnClientOptions
     /// <summary>Gateway discovery and call timeouts of the client (keys <c>OrleansLsn:Client:*</c>).</summary>
     public ClientConnectionOptions Client { get; set; } = new();
 
+    /// <summary>
+    /// Mutual TLS with the gateways (keys <c>OrleansLsn:Tls:*</c>, the same as the silos'): <c>Required</c> by default,
+    /// so a client without a certificate of the cluster's CA does not start unless <c>Mode</c> is <c>Disabled</c>.
+    /// </summary>
+    public ClusterTlsOptions Tls { get; set; } = new();
+
     /// <summary>The connection string membership is read from: <see cref="MembershipConnectionString"/>, else the primary.</summary>
     public string EffectiveMembershipConnectionString =>
         string.IsNullOrWhiteSpace(MembershipConnectionString) ? PrimaryConnectionString : MembershipConnectionString;

@@ -5,7 +5,7 @@ public sealed class ReadYourWritesOptions
 {
     /// <summary>
     /// The caller's deadline for one <see cref="ReadYourWritesSession.OpenReadConnectionAsync"/>: how long it waits for
-    /// the replica to replay the session's last write, retries included. Default 3 s; positive and at most 10 min (the
+    /// the replica to replay the session's last write, retries included. Default 3 s; positive and at most 60 s (the
     /// tracker's maximum wait).
     /// </summary>
     public TimeSpan WaitTimeout { get; set; } = TimeSpan.FromSeconds(3);

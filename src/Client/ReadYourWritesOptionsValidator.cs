@@ -6,7 +6,7 @@ namespace OrleansLsn.Client;
 public sealed class ReadYourWritesOptionsValidator : IValidateOptions<ReadYourWritesOptions>
 {
     /// <summary>The longest wait a tracker accepts.</summary>
-    public static readonly TimeSpan MaxWaitTimeout = TimeSpan.FromMinutes(10);
+    public static readonly TimeSpan MaxWaitTimeout = TimeSpan.FromSeconds(60);
 
     /// <inheritdoc />
     public ValidateOptionsResult Validate(string? name, ReadYourWritesOptions options)

@@ -119,7 +119,7 @@ internal static class FailoverCommand
         }
 
         await using LocalDeployment deployment = await LocalDeployment.StartAsync(options, line => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(line)}[/]"), cancellationToken).ConfigureAwait(false);
-        await using LocalClient client = await LocalClient.ConnectAsync(deployment.ClientSettings, cancellationToken, Microsoft.Extensions.Logging.LogLevel.Error).ConfigureAwait(false);
+        await using OrleansLsnClient client = await LocalClient.ConnectAsync(deployment.ClientSettings, cancellationToken, Microsoft.Extensions.Logging.LogLevel.Error).ConfigureAwait(false);
         await using var primary = new NpgsqlConnection(deployment.Postgres.Primary.ConnectionString);
         await primary.OpenAsync(cancellationToken).ConfigureAwait(false);
         ILsnTrackerGrain tracker = client.Cluster.GetGrain<ILsnTrackerGrain>(Region);

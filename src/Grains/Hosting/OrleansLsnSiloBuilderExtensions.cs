@@ -53,6 +53,7 @@ public static class OrleansLsnSiloBuilderExtensions
         builder.AddPlacementDirector<RegionPlacement, RegionPlacementDirector>();
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<SiloEngines>();
+        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<SiloEngines>());
         services.AddSingleton<AlwaysOnSlots>();
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<AlwaysOnSlots>());
 

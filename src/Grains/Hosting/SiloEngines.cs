@@ -10,10 +10,17 @@ namespace OrleansLsn.Hosting;
 /// provider stops whatever is left, so no replica connection or slot stays held by a silo that is gone. It is also what
 /// a silo's health endpoint reads: the trackers and pumps running here.
 /// </summary>
-public sealed class SiloEngines : IAsyncDisposable
+public sealed class SiloEngines : IAsyncDisposable, ILifecycleParticipant<ISiloLifecycle>
 {
     private readonly ConcurrentDictionary<IAsyncDisposable, byte> _engines = new();
     private int _disposed;
+    private int _stopping;
+
+    /// <summary>
+    /// Whether the silo is shutting down. From then on a tracker grain ends its waits with
+    /// <see cref="SiloUnavailableException"/>, so callers retry on another silo instead of holding up the shutdown.
+    /// </summary>
+    public bool IsStopping => Volatile.Read(ref _stopping) != 0;
 
     /// <summary>Engines currently running on this silo.</summary>
     public int Count => _engines.Count;
@@ -38,6 +45,21 @@ public sealed class SiloEngines : IAsyncDisposable
     {
         _engines.TryRemove(engine, out _);
         await engine.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public void Participate(ISiloLifecycle lifecycle)
+    {
+        ArgumentNullException.ThrowIfNull(lifecycle);
+        // The Active stage is the first to stop: trackers end their waits before Orleans deactivates the grains, which
+        // would otherwise wait for every running RequestAndAwait to reach its timeout.
+        lifecycle.Subscribe(nameof(SiloEngines), ServiceLifecycleStage.Active, _ => Task.CompletedTask, StopTrackersAsync);
+    }
+
+    private async Task StopTrackersAsync(CancellationToken cancellationToken)
+    {
+        Volatile.Write(ref _stopping, 1);
+        await Task.WhenAll(Trackers.Select(t => t.DisposeAsync().AsTask())).ConfigureAwait(false);
     }
 
     /// <inheritdoc />

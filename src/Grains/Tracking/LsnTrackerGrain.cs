@@ -48,7 +48,9 @@ internal sealed partial class LsnTrackerGrain : Grain, ILsnTrackerGrain
         _subscribers = new ObserverManager<ILsnObserver>(_options.Observers.SubscriptionExpiry, _logger);
     }
 
-    private LsnTracker Tracker => _tracker ?? throw new InvalidOperationException("The tracker is not active.");
+    private LsnTracker Tracker => _engines.IsStopping
+        ? throw new SiloUnavailableException($"Silo {_silo.SiloAddress} is shutting down; the tracker of region '{_region}' moves to another silo of the region. Retry the call.")
+        : _tracker ?? throw new InvalidOperationException("The tracker is not active.");
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -104,7 +106,14 @@ internal sealed partial class LsnTrackerGrain : Grain, ILsnTrackerGrain
     public async Task<LsnWaitResult> RequestAndAwait(Lsn lsn, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
         ThrowIfInvalid(lsn);
-        return await Tracker.RequestAndAwaitAsync(lsn, timeout, cancellationToken).ConfigureAwait(true);
+        LsnWaitResult result = await Tracker.RequestAndAwaitAsync(lsn, timeout, cancellationToken).ConfigureAwait(true);
+        if (result.Outcome == LsnWaitOutcome.TimedOut && _engines.IsStopping)
+        {
+            // The silo ended the wait, not its timeout: say so, so that the caller retries where the tracker moves.
+            throw new SiloUnavailableException($"Silo {_silo.SiloAddress} is shutting down and ended the wait for {lsn} in region '{_region}'. Retry the call.");
+        }
+
+        return result;
     }
 
     public Task RequestNotification(Lsn lsn, ILsnObserver observer)

@@ -1,3 +1,5 @@
+using OrleansLsn.Client;
+
 namespace OrleansLsn.Silo.Hosting;
 
 /// <summary>

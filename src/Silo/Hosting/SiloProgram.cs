@@ -14,6 +14,7 @@ using OpenTelemetry.Metrics;
 using Orleans.Configuration;
 using Orleans.Connections.Security;
 using Orleans.Dashboard;
+using OrleansLsn.Client;
 using OrleansLsn.Hosting;
 using OrleansLsn.Membership;
 

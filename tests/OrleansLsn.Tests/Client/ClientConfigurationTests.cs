@@ -22,6 +22,8 @@ public sealed class ClientConfigurationTests(PostgresFixture postgres)
     private const string Primary = $"Host=10.0.0.1;Port=5432;Username=app;Password={Password}";
     private const string Membership = $"Host=10.0.0.2;Port=5433;Username=orleans;Password={Password}";
 
+    private static readonly ClusterTlsOptions NoTls = new() { Mode = ClusterTlsMode.Disabled };
+
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     /// <summary>What a silo's section holds; the client reads its part and ignores the rest.</summary>
@@ -32,6 +34,8 @@ public sealed class ClientConfigurationTests(PostgresFixture postgres)
         ["OrleansLsn:ReplicaConnectionString"] = $"Host=10.0.0.3;Password={Password}",
         ["OrleansLsn:Replication:Slots:0:Name"] = "orders",
         ["OrleansLsn:Replication:Slots:0:Publication"] = "orders_pub",
+        // These tests are about everything but TLS (see the TLS tests below).
+        ["OrleansLsn:Tls:Mode"] = "Disabled",
     };
 
     [Fact]
@@ -149,6 +153,7 @@ public sealed class ClientConfigurationTests(PostgresFixture postgres)
             {
                 o.MembershipConnectionString = Membership;
                 o.ClusterId = "script-cluster";
+                o.Tls.Mode = ClusterTlsMode.Disabled;
             },
             null);
         Assert.Equal("script-cluster", host.Services.GetRequiredService<IOptions<ClusterOptions>>().Value.ClusterId);
@@ -160,12 +165,60 @@ public sealed class ClientConfigurationTests(PostgresFixture postgres)
     [Fact]
     public async Task ConnectAsync_WithInvalidArguments_FailsBeforeConnecting_NamingTheKey()
     {
-        var empty = await Assert.ThrowsAsync<OptionsValidationException>(() => OrleansLsnClient.ConnectAsync("", cancellationToken: Ct));
+        var empty = await Assert.ThrowsAsync<OptionsValidationException>(() => OrleansLsnClient.ConnectAsync("", NoTls, cancellationToken: Ct));
         Assert.StartsWith("OrleansLsn:MembershipConnectionString is required", Assert.Single(empty.Failures), StringComparison.Ordinal);
 
-        var badId = await Assert.ThrowsAsync<OptionsValidationException>(() => OrleansLsnClient.ConnectAsync(Membership, clusterId: "", cancellationToken: Ct));
+        var badId = await Assert.ThrowsAsync<OptionsValidationException>(() => OrleansLsnClient.ConnectAsync(Membership, NoTls, clusterId: "", cancellationToken: Ct));
         Assert.Equal("OrleansLsn:ClusterId is required.", Assert.Single(badId.Failures));
         Assert.DoesNotContain(Password, badId.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task TlsIsRequiredByDefault_AClientWithoutItsCertificateDoesNotStart_NamingTheKeys()
+    {
+        Dictionary<string, string?> settings = SiloSection();
+        settings.Remove("OrleansLsn:Tls:Mode");
+        using IHost host = BuildHost(settings);
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync(Ct));
+        Assert.Contains(error.Failures, f => f.StartsWith("OrleansLsn:Tls:CertificatePath is required", StringComparison.Ordinal));
+        Assert.Contains(error.Failures, f => f.StartsWith("OrleansLsn:Tls:CaCertificatePath is required", StringComparison.Ordinal));
+
+        settings["OrleansLsn:Tls:CertificatePath"] = "/nonexistent/client.crt";
+        settings["OrleansLsn:Tls:KeyPath"] = "/nonexistent/client.key";
+        settings["OrleansLsn:Tls:CaCertificatePath"] = "/nonexistent/ca.crt";
+        using IHost missing = BuildHost(settings);
+        var missingError = await Assert.ThrowsAsync<OptionsValidationException>(() => missing.StartAsync(Ct));
+        Assert.Contains(missingError.Failures, f => f.StartsWith("OrleansLsn:Tls:CertificatePath: file '/nonexistent/client.crt' does not exist", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void TlsWithTheClustersCertificates_IsConfigured_AndTrustsOnlyThatCa()
+    {
+        string folder = Path.Combine(Path.GetTempPath(), "orleanslsn-client-tls-" + Guid.NewGuid().ToString("N")[..8]);
+        string other = folder + "-other";
+        try
+        {
+            OrleansLsn.Silo.Local.DevCertificates ours = OrleansLsn.Silo.Local.DevCertificates.Create(folder, "client", "silo");
+            OrleansLsn.Silo.Local.DevCertificates foreign = OrleansLsn.Silo.Local.DevCertificates.Create(other, "silo");
+            Dictionary<string, string?> settings = SiloSection();
+            settings["OrleansLsn:Tls:Mode"] = "Required";
+            settings["OrleansLsn:Tls:CertificatePath"] = ours.CertificatePath("client");
+            settings["OrleansLsn:Tls:KeyPath"] = ours.KeyPath("client");
+            settings["OrleansLsn:Tls:CaCertificatePath"] = ours.CaCertificatePath;
+            using IHost host = BuildHost(settings);
+            ClusterCertificates certificates = host.Services.GetRequiredService<ClusterCertificates>();
+            Assert.True(certificates.Certificate.HasPrivateKey);
+            using var silo = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificateFromFile(ours.CertificatePath("silo"));
+            using var foreignSilo = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificateFromFile(foreign.CertificatePath("silo"));
+            Assert.True(certificates.IsTrusted(silo));
+            Assert.False(certificates.IsTrusted(foreignSilo));
+            Assert.False(certificates.IsTrusted(null));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+            Directory.Delete(other, recursive: true);
+        }
     }
 
     [Fact]
@@ -175,7 +228,13 @@ public sealed class ClientConfigurationTests(PostgresFixture postgres)
         // OrleansLsn registers a DbProviderFactory. Against a database that does not exist, initialising the gateway list
         // gets PostgreSQL's own answer, so the invariant resolved to a working Npgsql connection.
         var missingDatabase = new NpgsqlConnectionStringBuilder(postgres.PrimaryConnectionString) { Database = "orleanslsn_no_such_database" };
-        using IHost host = OrleansLsnClient.Build(o => o.MembershipConnectionString = missingDatabase.ConnectionString, null);
+        using IHost host = OrleansLsnClient.Build(
+            o =>
+            {
+                o.MembershipConnectionString = missingDatabase.ConnectionString;
+                o.Tls.Mode = ClusterTlsMode.Disabled;
+            },
+            null);
         IGatewayListProvider provider = host.Services.GetRequiredService<IGatewayListProvider>();
 
         Exception error = await Assert.ThrowsAnyAsync<Exception>(() => provider.InitializeGatewayListProvider().WaitAsync(TimeSpan.FromSeconds(30), Ct));

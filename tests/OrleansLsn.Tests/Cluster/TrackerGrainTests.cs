@@ -99,6 +99,24 @@ public sealed class TrackerGrainTests(ClusterFixture fixture) : ClusterTestBase(
             () => "calls for the region fail with RegionUnavailableException once its only silo stopped");
     }
 
+    [Fact]
+    public async Task GracefulStop_EndsPendingWaitsAtOnce_WithSiloUnavailable_InsteadOfWaitingForTheirTimeouts()
+    {
+        Orleans.TestingHost.InProcessSiloHandle silo = await Fixture.StartSiloInLaterRegionAsync();
+        ILsnTrackerGrain tracker = Client.GetGrain<ILsnTrackerGrain>(ClusterFixture.LaterRegion);
+        Assert.Equal(silo.SiloAddress.ToParsableString(), (await tracker.GetStatus()).Silo);
+
+        // A position the replica will not reach: without the silo ending it, this wait would last its full 50 s.
+        Task<LsnWaitResult> pending = tracker.RequestAndAwait(Lsn.MaxValue, TimeSpan.FromSeconds(50), Ct);
+        await Wait.UntilAsync(async () => (await tracker.GetStatus()).PendingWaiters == 1, Deadline, () => "the wait pending on the silo");
+        var sw = Stopwatch.StartNew();
+        Task stop = Fixture.Cluster.StopSiloAsync(silo);
+        var error = await Assert.ThrowsAsync<SiloUnavailableException>(() => pending);
+        Assert.Contains("shutting down", error.Message, StringComparison.Ordinal);
+        await Wait.ForAsync(stop, TimeSpan.FromSeconds(30), "the graceful stop");
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(20), $"the stop with a pending wait took {sw.Elapsed}");
+    }
+
     [Theory]
     [InlineData("eu west")]
     [InlineData("eu-west'; drop table x; --")]

@@ -14,7 +14,7 @@ public sealed class DeploymentFixture : IAsyncLifetime
     public const string Table = "proc_failover_rows";
 
     private LocalDeployment? _deployment;
-    private LocalClient? _client;
+    private OrleansLsn.Client.OrleansLsnClient? _client;
 
     public LocalDeployment Deployment => _deployment ?? throw new InvalidOperationException("The deployment did not start.");
 

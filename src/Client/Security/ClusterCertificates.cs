@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
-namespace OrleansLsn.Silo.Hosting;
+namespace OrleansLsn.Client;
 
 /// <summary>
 /// A node's certificate and the cluster's CA, loaded from <see cref="ClusterTlsOptions"/>, and the one rule for a peer's

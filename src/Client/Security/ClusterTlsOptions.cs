@@ -1,4 +1,4 @@
-namespace OrleansLsn.Silo.Hosting;
+namespace OrleansLsn.Client;
 
 /// <summary>Whether connections of the cluster use TLS.</summary>
 public enum ClusterTlsMode
