@@ -4,204 +4,367 @@ using System.Globalization;
 using Npgsql;
 using OrleansLsn.Client;
 using OrleansLsn.PostgresLocal;
+using OrleansLsn.Silo.Local;
 
 namespace OrleansLsn.Silo;
 
 /// <summary>
-/// <c>demo</c>: read-your-writes through the tracker grain, called by an Orleans cluster client over TCP. Writes on the
-/// primary, waits on the region's <see cref="ILsnTrackerGrain"/> for the standby to replay the write, reads it there,
-/// and prints what happened with timings; also shows the stale read you get without waiting, and a timeout while
-/// replay is paused. Then streams the same table's changes through the <see cref="IReplicationGrain"/> to a client
-/// observer, with a pause and resume.
+/// <c>demo</c>: the whole system on this machine. A local primary and one hot standby per region, four silo processes
+/// of this executable (two per region) forming one cluster through PostgreSQL membership with mutual TLS, and a client
+/// through the client library that shows read-your-writes in each region, a timeout while a region's replay is paused,
+/// observer pushes, change streaming with a pause and a resume, and <c>kill -9</c> of the silo hosting a tracker.
+/// Everything is stopped and removed at the end, also when interrupted.
 /// </summary>
 internal static class DemoCommand
 {
-    private const string Region = "local";
+    private const string EuWest = "eu-west";
+    private const string UsEast = "us-east";
 
     internal static Command Create()
     {
-        var writes = new Option<int>("--writes") { Description = "How many write/wait/read rounds to run.", DefaultValueFactory = _ => 20 };
-        var primary = new Option<string?>("--primary") { Description = "Connection string of your own primary (default: start a local primary and standby)." };
-        var standby = new Option<string?>("--standby") { Description = "Connection string of your own hot standby (with --primary)." };
-        var timeout = new Option<double>("--timeout-ms") { Description = "Wait timeout per write, in milliseconds.", DefaultValueFactory = _ => 3000 };
-        var command = new Command("demo", "Demo: read-your-writes through the LSN tracker (write on the primary, wait, read on the standby), then change streaming through the replication pump with pause and resume.")
+        var writes = new Option<int>("--writes") { Description = "Write/wait/read rounds per region.", DefaultValueFactory = _ => 10 };
+        var command = new Command(
+            "demo",
+            "The whole system on this machine: local PostgreSQL (primary, standbys eu-west and us-east), four silo processes over PostgreSQL membership " +
+            "with TLS, and a client showing read-your-writes per region, a timeout, observer pushes, change streaming with pause/resume, and kill -9 failover.")
         {
-            writes, primary, standby, timeout,
+            writes,
         };
         command.SetAction(async (ParseResult result, CancellationToken cancellationToken) =>
         {
             int rounds = result.GetValue(writes);
-            string? primaryCs = result.GetValue(primary);
-            string? standbyCs = result.GetValue(standby);
-            if (rounds < 1 || rounds > 100_000)
+            if (rounds < 1 || rounds > 10_000)
             {
-                Console.Error.WriteLine("--writes must be between 1 and 100000.");
+                Console.Error.WriteLine("--writes must be between 1 and 10000.");
                 return 2;
             }
 
-            if ((primaryCs is null) != (standbyCs is null))
+            try
             {
-                Console.Error.WriteLine("Give both --primary and --standby, or neither (then a local primary and standby are started).");
-                return 2;
+                return await RunAsync(rounds, cancellationToken);
             }
-
-            return await RunAsync(rounds, primaryCs, standbyCs, TimeSpan.FromMilliseconds(result.GetValue(timeout)), cancellationToken);
+            catch (LocalPostgresException ex)
+            {
+                Console.Error.WriteLine($"Could not start the local PostgreSQL: {ex.Message}");
+                return 3;
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                Console.WriteLine("Interrupted; everything was stopped and removed.");
+                return 130;
+            }
         });
         return command;
     }
 
-    private static async Task<int> RunAsync(int rounds, string? primaryCs, string? standbyCs, TimeSpan timeout, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(int rounds, CancellationToken cancellationToken)
     {
-        LocalPostgresCluster? cluster = null;
+        var total = Stopwatch.StartNew();
+        Phase("1. The cluster");
+        await using LocalDeployment deployment = await LocalDeployment.StartAsync(ClusterCommand.DemoOptions(), Console.WriteLine, cancellationToken);
+        await using var primary = NpgsqlDataSource.Create(deployment.Postgres.Primary.ConnectionString);
+        await using var euWest = NpgsqlDataSource.Create(deployment.ReplicaOf(EuWest));
+        await using var usEast = NpgsqlDataSource.Create(deployment.ReplicaOf(UsEast));
+        await ExecAsync(primary, $"create table if not exists {ClusterCommand.DemoTable}(id bigserial primary key, note text not null, region text)", cancellationToken);
+
+        Console.WriteLine("connecting a client through the client library (gateways from the membership table, TLS with its own certificate)...");
+        var sw = Stopwatch.StartNew();
+        // The demo tells its own story; the client's and Orleans' warnings (expected around the kill) would drown it.
+        await using OrleansLsnClient client = await LocalClient.ConnectAsync(deployment.ClientSettings, cancellationToken, Microsoft.Extensions.Logging.LogLevel.Error);
+        Console.WriteLine($"  connected in {sw.Elapsed.TotalSeconds:0.0} s");
+
+        var replicas = new Dictionary<string, NpgsqlDataSource> { [EuWest] = euWest, [UsEast] = usEast };
+        ReadYourWritesSession session = client.CreateSession(primary, replicas, new ReadYourWritesOptions { WaitTimeout = TimeSpan.FromSeconds(5) });
+        bool ok = true;
+
+        Phase("2. Read-your-writes in each region");
+        foreach (string region in new[] { EuWest, UsEast })
+        {
+            ok &= await ReadYourWritesAsync(client, session, replicas[region], region, rounds, deployment, cancellationToken);
+        }
+
+        Phase("3. A wait that times out while us-east's replay is paused");
+        ok &= await PausedReplayAsync(client, primary, replicas, deployment, cancellationToken);
+
+        Phase("4. Observer pushes");
+        var pushes = new PushCounter();
+        await using LsnSubscription replay = await client.SubscribeToReplayAsync(EuWest, pushes, cancellationToken: cancellationToken);
+        long before = pushes.Count;
+        long id = await session.ExecuteWriteAsync(c => InsertAsync(c, "pushed", EuWest, cancellationToken), cancellationToken);
+        Lsn written = session.LastWrite!.Value;
+        bool pushed = await WaitAsync(() => pushes.Latest >= written, TimeSpan.FromSeconds(10), cancellationToken);
+        Console.WriteLine($"  subscribed to eu-west's replay; wrote row {id} at {written}: {pushes.Count - before} push(es), latest {pushes.Latest} ({(pushed ? "reached the write" : "did NOT reach the write")})");
+        ok &= pushed;
+
+        Phase("5. Change streaming through the replication grain");
+        ok &= await StreamAsync(client, primary, cancellationToken);
+
+        Phase("6. kill -9 of the silo hosting eu-west's tracker");
+        ok &= await FailoverAsync(client, session, deployment, pushes, cancellationToken);
+        Console.WriteLine($"  the subscription renewed itself {replay.Resubscribed} time(s) so far; {replay.FailedRenewals} renewal(s) failed around the kill and were retried");
+
+        Phase("7. Shutting down");
+        Console.WriteLine("  stopping the client, the silos (SIGTERM: graceful, their membership rows go to Dead) and PostgreSQL...");
+        await replay.DisposeAsync();
+        await client.DisposeAsync();
+        await deployment.DisposeAsync();
+        Console.WriteLine($"  done; every folder removed. The demo took {total.Elapsed.TotalSeconds:0} s and {(ok ? "everything behaved as expected" : "SOMETHING DID NOT behave as expected (see above)")}.");
+        return ok ? 0 : 1;
+    }
+
+    private static async Task<bool> ReadYourWritesAsync(
+        OrleansLsnClient client, ReadYourWritesSession session, NpgsqlDataSource replica, string region, int rounds, LocalDeployment deployment, CancellationToken cancellationToken)
+    {
+        ILsnTrackerGrain tracker = client.Cluster.GetGrain<ILsnTrackerGrain>(region);
+        LsnTrackerStatus status = await tracker.GetStatus();
+        for (int i = 0; i < 100 && status.LastReplay is null; i++)
+        {
+            // The first call activated the tracker; its first poll of the replica follows within milliseconds.
+            await Task.Delay(20, cancellationToken);
+            status = await tracker.GetStatus();
+        }
+
+        Console.WriteLine($"region {region}: its tracker runs on {deployment.SiloAt(status.Silo)?.Name} ({status.Silo}), replica replay at {status.LastReplay}");
+        Console.WriteLine("    #  row   read right after commit   wait on the tracker   read after the wait");
+        int stale = 0;
+        int visible = 0;
+        var waits = new List<double>();
+        for (int i = 1; i <= rounds; i++)
+        {
+            long id = await session.ExecuteWriteAsync(c => InsertAsync(c, $"write {i}", region, cancellationToken), cancellationToken);
+            bool now = await IsVisibleAsync(replica, id, cancellationToken);
+            stale += now ? 0 : 1;
+            var sw = Stopwatch.StartNew();
+            await using NpgsqlConnection read = await session.OpenReadConnectionAsync(region, cancellationToken);
+            double waited = sw.Elapsed.TotalMilliseconds;
+            waits.Add(waited);
+            bool after = await IsVisibleAsync(read, id, cancellationToken);
+            visible += after ? 1 : 0;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {i,3}  {id,-4}  {(now ? "visible" : "STALE (missing)"),-24}  {waited,8:0.00} ms           {(after ? "visible" : "MISSING")}"));
+        }
+
+        waits.Sort();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"  {region}: a read right after commit missed the write {stale} of {rounds} time(s); after the wait it was visible {visible} of {rounds}; wait p50 {waits[waits.Count / 2]:0.00} ms, max {waits[^1]:0.00} ms"));
+        return visible == rounds;
+    }
+
+    private static async Task<bool> PausedReplayAsync(
+        OrleansLsnClient client, NpgsqlDataSource primary, Dictionary<string, NpgsqlDataSource> replicas, LocalDeployment deployment, CancellationToken cancellationToken)
+    {
+        await deployment.Postgres.PauseReplayAsync(UsEast, cancellationToken);
         try
         {
-            if (primaryCs is null)
+            ReadYourWritesSession strict = client.CreateSession(primary, replicas, new ReadYourWritesOptions { WaitTimeout = TimeSpan.FromMilliseconds(500) });
+            long id = await strict.ExecuteWriteAsync(c => InsertAsync(c, "while paused", UsEast, cancellationToken), cancellationToken);
+            var sw = Stopwatch.StartNew();
+            bool threw = false;
+            try
             {
-                Console.WriteLine("Starting a local PostgreSQL primary and hot standby from the machine's binaries...");
-                var sw = Stopwatch.StartNew();
-                cluster = await LocalPostgresCluster.StartAsync(new LocalPostgresOptions { Name = "demo" }, cancellationToken);
-                primaryCs = cluster.Primary.ConnectionString;
-                standbyCs = cluster.Standby!.ConnectionString;
-                Console.WriteLine($"  primary 127.0.0.1:{cluster.Primary.Port}, standby 127.0.0.1:{cluster.Standby.Port} (pg_basebackup -R), ready in {sw.Elapsed.TotalSeconds:0.0} s");
+                await using NpgsqlConnection _ = await strict.OpenReadConnectionAsync(UsEast, cancellationToken);
+            }
+            catch (ReadYourWritesTimeoutException e)
+            {
+                threw = true;
+                Console.WriteLine($"  policy Throw, 500 ms: after {sw.Elapsed.TotalMilliseconds:0} ms: {e.Message}");
             }
 
-            await using var primary = new NpgsqlConnection(primaryCs);
-            await primary.OpenAsync(cancellationToken);
-            await using var standby = new NpgsqlConnection(standbyCs);
-            await standby.OpenAsync(cancellationToken);
-            await ExecAsync(primary, "create table if not exists orleanslsn_demo(id bigserial primary key, note text not null, written_at timestamptz not null default clock_timestamp())", cancellationToken);
-            await ReplicaControl.WaitForCatchUpAsync(primaryCs, standbyCs!, TimeSpan.FromSeconds(30), cancellationToken);
-
-            Console.WriteLine("Starting an Orleans silo (region 'local', watching the standby) and a cluster client over TCP...");
-            var swCluster = Stopwatch.StartNew();
-            var settings = new Dictionary<string, string?>
-            {
-                ["OrleansLsn:Region"] = Region,
-                ["OrleansLsn:PrimaryConnectionString"] = primaryCs,
-                ["OrleansLsn:ReplicaConnectionString"] = standbyCs,
-                ["OrleansLsn:Tracker:DefaultWaitTimeout"] = timeout.ToString("c", CultureInfo.InvariantCulture),
-                ["OrleansLsn:Replication:Slots:0:Name"] = ReplicationDemo.Slot,
-                ["OrleansLsn:Replication:Slots:0:Publication"] = ReplicationDemo.Publication,
-                ["OrleansLsn:Replication:Slots:0:Tables:0"] = "orleanslsn_demo",
-            };
-            await using DemoCluster orleans = await DemoCluster.StartAsync(settings, cancellationToken);
-            ILsnTrackerGrain tracker = orleans.Client.GetGrain<ILsnTrackerGrain>(Region);
-            LsnTrackerStatus status = await tracker.GetStatus();
-            for (int i = 0; i < 100 && status.Health == TrackerHealthStatus.Starting; i++)
-            {
-                // The first call activated the grain; its first poll of the standby follows within milliseconds.
-                await Task.Delay(20, cancellationToken);
-                status = await tracker.GetStatus();
-            }
-
-            Console.WriteLine($"  gateway 127.0.0.1:{orleans.GatewayPort}, ready in {swCluster.Elapsed.TotalSeconds:0.0} s");
-            Console.WriteLine($"Tracker grain for region '{status.Region}' on silo {status.Silo}: {status.Health}, replica replay at {status.LastReplay}, primary={status.IsPrimary}");
-            Console.WriteLine();
-            Console.WriteLine("  #  commit LSN       read w/o wait  wait       outcome  replay LSN       read after wait");
-            Console.WriteLine("  -  ---------------  -------------  ---------  -------  ---------------  ---------------");
-
-            var waits = new List<double>();
-            int staleWithoutWait = 0;
-            int visibleAfterWait = 0;
-            for (int i = 1; i <= rounds; i++)
-            {
-                string note = $"write {i} at {DateTime.UtcNow:O}";
-                long id = await InsertAsync(primary, note, cancellationToken);
-
-                // What a reader sees on the standby straight after the commit, without waiting.
-                bool visibleNow = await IsVisibleAsync(standby, id, cancellationToken);
-                if (!visibleNow)
-                {
-                    staleWithoutWait++;
-                }
-
-                Lsn lsn = await PrimaryLsn.GetCurrentInsertLsnAsync(primary, cancellationToken);
-
-                var sw = Stopwatch.StartNew();
-                LsnWaitResult wait = await tracker.RequestAndAwait(lsn, timeout, cancellationToken);
-                double waitMs = sw.Elapsed.TotalMilliseconds;
-                waits.Add(waitMs);
-                bool visibleAfter = await IsVisibleAsync(standby, id, cancellationToken);
-                if (visibleAfter)
-                {
-                    visibleAfterWait++;
-                }
-
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{i,3}  {lsn,-15}  {(visibleNow ? "visible" : "STALE (missing)"),-13}  {waitMs,6:0.00} ms  {wait.Outcome,-7}  {wait.ReplayLsn,-15}  {(visibleAfter ? "visible" : "MISSING")}"));
-            }
-
-            waits.Sort();
-            status = await tracker.GetStatus();
-            Console.WriteLine();
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"Summary: {rounds} writes. Reading the standby right after commit missed the write {staleWithoutWait} time(s); after waiting on the tracker grain it was visible {visibleAfterWait} of {rounds} time(s)."));
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"Wait after commit (client -> gateway -> grain -> engine): p50 {Percentile(waits, 0.50):0.00} ms, p99 {Percentile(waits, 0.99):0.00} ms, max {waits[^1]:0.00} ms. Tracker: {status.Health}, one replica connection for all waiters."));
-
-            if (cluster is not null)
-            {
-                Console.WriteLine();
-                Console.WriteLine("Pausing replay on the standby (pg_wal_replay_pause) to show a timeout...");
-                await cluster.PauseReplayAsync(cancellationToken);
-                long id = await InsertAsync(primary, "written while replay is paused", cancellationToken);
-                Lsn lsn = await PrimaryLsn.GetCurrentInsertLsnAsync(primary, cancellationToken);
-                var sw = Stopwatch.StartNew();
-                LsnWaitResult paused = await tracker.RequestAndAwait(lsn, TimeSpan.FromMilliseconds(500), cancellationToken);
-                Console.WriteLine($"  wait for {lsn} with a 500 ms timeout: {paused.Outcome} after {sw.Elapsed.TotalMilliseconds:0} ms (replay stuck at {paused.ReplayLsn}); row visible on standby: {await IsVisibleAsync(standby, id, cancellationToken)}");
-                Task<LsnWaitResult> pending = tracker.RequestAndAwait(lsn, TimeSpan.FromSeconds(10), cancellationToken);
-                LsnTrackerStatus waiting = await tracker.GetStatus();
-                for (int i = 0; i < 100 && waiting.PendingWaiters == 0; i++)
-                {
-                    await Task.Delay(10, cancellationToken);
-                    waiting = await tracker.GetStatus();
-                }
-
-                Console.WriteLine($"  a second wait (10 s timeout) is pending in the grain: {waiting.PendingWaiters} waiter(s); resuming replay...");
-                sw.Restart();
-                await cluster.ResumeReplayAsync(cancellationToken);
-                LsnWaitResult resumed = await pending;
-                Console.WriteLine($"  resumed replay: the pending wait was {resumed.Outcome} {sw.Elapsed.TotalMilliseconds:0.0} ms after the resume; row visible on standby: {await IsVisibleAsync(standby, id, cancellationToken)}");
-            }
-
-            bool streamed = await ReplicationDemo.RunAsync(primaryCs!, orleans.Client, cancellationToken);
-            return visibleAfterWait == rounds && streamed ? 0 : 1;
-        }
-        catch (LocalPostgresException ex)
-        {
-            Console.Error.WriteLine($"Could not start the local PostgreSQL: {ex.Message}");
-            return 3;
+            ReadYourWritesSession fallback = client.CreateSession(primary, replicas, new ReadYourWritesOptions { WaitTimeout = TimeSpan.FromMilliseconds(500), OnTimeout = ReadYourWritesTimeoutPolicy.UsePrimary });
+            fallback.RecordWrite(strict.LastWrite!.Value);
+            sw.Restart();
+            await using NpgsqlConnection served = await fallback.OpenReadConnectionAsync(UsEast, cancellationToken);
+            bool onPrimary = !await ScalarAsync<bool>(served, "select pg_is_in_recovery()", cancellationToken);
+            bool there = await IsVisibleAsync(served, id, cancellationToken);
+            Console.WriteLine($"  policy UsePrimary, 500 ms: after {sw.Elapsed.TotalMilliseconds:0} ms got a {(onPrimary ? "primary" : "REPLICA")} connection; the row is {(there ? "there" : "MISSING")} (never a stale read)");
+            return threw && onPrimary && there;
         }
         finally
         {
-            if (cluster is not null)
-            {
-                await cluster.DisposeAsync();
-                Console.WriteLine("Stopped the local primary and standby and removed their folder.");
-            }
+            await deployment.Postgres.ResumeReplayAsync(UsEast, CancellationToken.None);
+            Console.WriteLine("  resumed us-east's replay");
         }
     }
 
-    private static async Task ExecAsync(NpgsqlConnection connection, string sql, CancellationToken cancellationToken)
+    private static async Task<bool> StreamAsync(OrleansLsnClient client, NpgsqlDataSource primary, CancellationToken cancellationToken)
     {
-        await using var command = new NpgsqlCommand(sql, connection);
-        await command.ExecuteNonQueryAsync(cancellationToken);
+        var printer = new PrintingObserver();
+        await using ChangeSubscription subscription = await client.SubscribeToChangesAsync(ClusterCommand.DemoSlot, printer, cancellationToken: cancellationToken);
+        IReplicationGrain grain = client.Cluster.GetGrain<IReplicationGrain>(ClusterCommand.DemoSlot);
+        if (!await WaitAsync(async () => await grain.GetStatus() is { State: ReplicationState.Streaming, ServerPid: not null }, TimeSpan.FromSeconds(30), cancellationToken))
+        {
+            Console.WriteLine($"  the grain did not start streaming: {(await grain.GetStatus()).LastError}");
+            return false;
+        }
+
+        ReplicationStatus status = await grain.GetStatus();
+        Console.WriteLine($"  slot {ClusterCommand.DemoSlot} streams on silo {status.Silo} from walsender PID {status.ServerPid}; status updates every {status.StatusInterval.TotalMilliseconds:0} ms");
+        long start = printer.Rows;
+        await InsertManyAsync(primary, 3, cancellationToken);
+        await WaitAsync(() => printer.Rows >= start + 3, TimeSpan.FromSeconds(30), cancellationToken);
+        await grain.Pause();
+        Console.WriteLine("  paused through the grain; writing 2000 rows in one transaction while the pump reads nothing...");
+        await InsertManyAsync(primary, 2000, cancellationToken);
+        await WaitAsync(async () => (await grain.GetStatus()).LagBytes > 0, TimeSpan.FromSeconds(30), cancellationToken);
+        status = await grain.GetStatus();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"  while paused: {printer.Rows - start} rows delivered, lag {status.LagBytes / 1024.0:0.0} KiB, pause reasons {status.PauseReasons}, same walsender PID {status.ServerPid}"));
+        var resume = Stopwatch.StartNew();
+        await grain.Resume();
+        bool all = await WaitAsync(() => printer.Rows >= start + 2003, TimeSpan.FromSeconds(30), cancellationToken);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  resumed: {printer.Rows - start} rows delivered {resume.Elapsed.TotalMilliseconds:0} ms after the resume"));
+        await WaitAsync(async () => await grain.GetStatus() is { BacklogBatches: 0 } s && s.FlushedLsn >= printer.LastEnd, TimeSpan.FromSeconds(30), cancellationToken);
+        status = await grain.GetStatus();
+        Console.WriteLine($"  acknowledged to PostgreSQL up to {status.FlushedLsn}; reconnects {status.ReconnectCount}");
+        return all && status.ReconnectCount == 0;
     }
 
-    private static async Task<long> InsertAsync(NpgsqlConnection primary, string note, CancellationToken cancellationToken)
+    private static async Task<bool> FailoverAsync(OrleansLsnClient client, ReadYourWritesSession session, LocalDeployment deployment, PushCounter pushes, CancellationToken cancellationToken)
     {
-        await using var command = new NpgsqlCommand("insert into orleanslsn_demo(note) values ($1) returning id", primary);
+        ILsnTrackerGrain tracker = client.Cluster.GetGrain<ILsnTrackerGrain>(EuWest);
+        LsnTrackerStatus before = await tracker.GetStatus();
+        SiloProcess victim = deployment.SiloAt(before.Silo) ?? throw new InvalidOperationException($"no process hosts {before.Silo}");
+        Console.WriteLine($"  the tracker runs on {victim.Name} (pid {victim.Pid}); kill -9...");
+        var sw = Stopwatch.StartNew();
+        victim.Kill();
+        long id = await session.ExecuteWriteAsync(c => InsertAsync(c, "after the kill", EuWest, cancellationToken), cancellationToken);
+        Lsn written = session.LastWrite!.Value;
+        Console.WriteLine($"  waiting for a read-your-writes read in eu-west (the session retries within its deadline, then we retry the read)...");
+        bool served = false;
+        while (!served && sw.Elapsed < TimeSpan.FromSeconds(90))
+        {
+            try
+            {
+                await using NpgsqlConnection read = await session.OpenReadConnectionAsync(EuWest, cancellationToken);
+                served = await IsVisibleAsync(read, id, cancellationToken);
+            }
+            catch (Exception e) when (e is ReadYourWritesTimeoutException or OrleansException or TimeoutException)
+            {
+                Console.WriteLine($"    {sw.Elapsed.TotalSeconds,4:0.0} s: {e.GetType().Name}");
+            }
+        }
+
+        TimeSpan readBack = sw.Elapsed;
+        LsnTrackerStatus after = await tracker.GetStatus();
+        Console.WriteLine($"  {readBack.TotalSeconds:0.0} s after the kill: read-your-writes in eu-west works again; the tracker now runs on {deployment.SiloAt(after.Silo)?.Name}");
+        bool resumed = await WaitAsync(() => pushes.Latest >= written, TimeSpan.FromSeconds(60), cancellationToken);
+        Console.WriteLine($"  {sw.Elapsed.TotalSeconds:0.0} s after the kill: the replay subscription got its pushes again (renewed by itself; latest {pushes.Latest})");
+        return served && resumed && after.Silo != before.Silo;
+    }
+
+    private static void Phase(string title)
+    {
+        Console.WriteLine();
+        Console.WriteLine("== " + title);
+    }
+
+    private static async Task<long> InsertAsync(NpgsqlConnection connection, string note, string region, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand($"insert into {ClusterCommand.DemoTable}(note, region) values ($1, $2) returning id", connection);
         command.Parameters.AddWithValue(note);
+        command.Parameters.AddWithValue(region);
         return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
 
-    private static async Task<bool> IsVisibleAsync(NpgsqlConnection standby, long id, CancellationToken cancellationToken)
+    private static async Task InsertManyAsync(NpgsqlDataSource primary, int rows, CancellationToken cancellationToken)
     {
-        await using var command = new NpgsqlCommand("select exists(select 1 from orleanslsn_demo where id = $1)", standby);
+        await using NpgsqlCommand command = primary.CreateCommand($"insert into {ClusterCommand.DemoTable}(note) select 'streamed ' || g from generate_series(1, $1) g");
+        command.Parameters.AddWithValue(rows);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    private static async Task ExecAsync(NpgsqlDataSource source, string sql, CancellationToken cancellationToken)
+    {
+        await using NpgsqlCommand command = source.CreateCommand(sql);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    private static async Task<bool> IsVisibleAsync(NpgsqlDataSource source, long id, CancellationToken cancellationToken)
+    {
+        await using NpgsqlConnection connection = await source.OpenConnectionAsync(cancellationToken);
+        return await IsVisibleAsync(connection, id, cancellationToken);
+    }
+
+    private static async Task<bool> IsVisibleAsync(NpgsqlConnection connection, long id, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand($"select exists(select 1 from {ClusterCommand.DemoTable} where id = $1)", connection);
         command.Parameters.AddWithValue(id);
         return (bool)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
 
-    private static double Percentile(List<double> sorted, double p) =>
-        sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Count) - 1, 0, sorted.Count - 1)];
+    private static async Task<T> ScalarAsync<T>(NpgsqlConnection connection, string sql, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(sql, connection);
+        return (T)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    private static Task<bool> WaitAsync(Func<bool> condition, TimeSpan timeout, CancellationToken cancellationToken) =>
+        WaitAsync(() => Task.FromResult(condition()), timeout, cancellationToken);
+
+    private static async Task<bool> WaitAsync(Func<Task<bool>> condition, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (!await condition())
+        {
+            if (deadline.Elapsed > timeout)
+            {
+                return false;
+            }
+
+            await Task.Delay(20, cancellationToken);
+        }
+
+        return true;
+    }
+
+    /// <summary>Counts replay pushes and keeps the latest position.</summary>
+    private sealed class PushCounter : ILsnObserver
+    {
+        private long _count;
+        private long _latest;
+
+        public long Count => Interlocked.Read(ref _count);
+
+        public Lsn Latest => new((ulong)Interlocked.Read(ref _latest));
+
+        public Task OnLsnReplicated(string region, Lsn requested, Lsn replay) => OnReplayAdvanced(region, replay);
+
+        public Task OnReplayAdvanced(string region, Lsn replay)
+        {
+            Interlocked.Increment(ref _count);
+            long value = (long)replay.Value;
+            long seen = Interlocked.Read(ref _latest);
+            while (value > seen && Interlocked.CompareExchange(ref _latest, value, seen) != seen)
+            {
+                seen = Interlocked.Read(ref _latest);
+            }
+
+            return Task.CompletedTask;
+        }
+    }
+
+    /// <summary>The client-side change observer: prints each batch; returning confirms it.</summary>
+    private sealed class PrintingObserver : IChangeObserver
+    {
+        private long _rows;
+        private long _lastEnd;
+
+        public long Rows => Interlocked.Read(ref _rows);
+
+        public Lsn LastEnd => new((ulong)Interlocked.Read(ref _lastEnd));
+
+        public Task OnChanges(ChangeBatch batch)
+        {
+            Interlocked.Add(ref _rows, batch.Changes.Count);
+            if (batch.IsLastFragment)
+            {
+                Interlocked.Exchange(ref _lastEnd, (long)batch.EndLsn.Value);
+            }
+
+            string ids = string.Join(",", batch.Changes.Take(5).Select(c => c["id"])) + (batch.Changes.Count > 5 ? ",..." : "");
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"    batch: commit {batch.CommitLsn,-11} xid {batch.Xid,-6} {batch.Changes.Count,4} row(s) [{ids}]{(batch.IsLastFragment ? "" : $" (fragment {batch.Fragment})")}"));
+            return Task.CompletedTask;
+        }
+    }
 }
