@@ -14,6 +14,8 @@ internal sealed class PostgresReplayReader
         "select pg_is_in_recovery(), case when pg_is_in_recovery() then pg_last_wal_replay_lsn() else pg_current_wal_lsn() end";
 
     private readonly string _connectionString;
+    private readonly TimeSpan _openTimeout;
+    private readonly CancellationTokenSource _aborted = new();
     private NpgsqlConnection? _connection;
     private NpgsqlCommand? _command;
 
@@ -32,6 +34,7 @@ internal sealed class PostgresReplayReader
             CancellationTimeout = -1,
         };
         builder.Timeout = Math.Min(builder.Timeout, timeoutSeconds);
+        _openTimeout = TimeSpan.FromSeconds(builder.Timeout);
         _connectionString = builder.ConnectionString;
         Endpoint = $"{builder.Host}:{builder.Port}/{builder.Database}";
     }
@@ -52,7 +55,7 @@ internal sealed class PostgresReplayReader
             var connection = new NpgsqlConnection(_connectionString);
             try
             {
-                connection.Open();
+                Open(connection);
                 var command = new NpgsqlCommand(Sql, connection);
                 command.Prepare();
                 _connection = connection;
@@ -74,6 +77,26 @@ internal sealed class PostgresReplayReader
         bool inRecovery = reader.GetBoolean(0);
         Lsn? lsn = reader.IsDBNull(1) ? null : new Lsn((ulong)reader.GetFieldValue<NpgsqlLogSequenceNumber>(1));
         return new ReplayPosition(!inRecovery, lsn);
+    }
+
+    /// <summary>
+    /// Opens <paramref name="connection"/> within the connect timeout. Npgsql's synchronous open does not bound the read
+    /// of the server's answer to its TLS request: a server (or proxy) that accepts the connection and never answers held
+    /// the watch thread for good (seen in a test under load). The asynchronous open honours its token, so it is used
+    /// here and waited for on this thread; reconnects are rare, so the extra hops do not matter.
+    /// </summary>
+    private void Open(NpgsqlConnection connection)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_aborted.Token);
+        timeout.CancelAfter(_openTimeout);
+        try
+        {
+            connection.OpenAsync(timeout.Token).GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException) when (!_aborted.IsCancellationRequested)
+        {
+            throw new TimeoutException($"Connecting to the replica {Endpoint} timed out after {_openTimeout.TotalSeconds:0} s.");
+        }
     }
 
     /// <summary>Drops the connection after a failure; the next read reconnects.</summary>
@@ -98,6 +121,7 @@ internal sealed class PostgresReplayReader
     /// <summary>Stops a poll in progress from another thread by closing the socket under it (used at shutdown).</summary>
     internal void Abort()
     {
+        _aborted.Cancel();
         try
         {
             _connection?.Dispose();
