@@ -55,6 +55,9 @@ case "$sdk_version" in 10.*) ;; *) fail "the local SDK images need a .NET 10 SDK
 netcore_version="$(ls "$dotnet_root/shared/Microsoft.NETCore.App" | sort -V | grep '^10\.' | tail -1)"
 aspnet_version="$(ls "$dotnet_root/shared/Microsoft.AspNetCore.App" | sort -V | grep '^10\.' | tail -1)"
 [ -n "$netcore_version" ] && [ -n "$aspnet_version" ] || fail "no 10.x runtime under $dotnet_root/shared"
+# The machine's CA bundle (OpenSSL's default file on Debian), for restores inside builds.
+ca_bundle=/etc/ssl/certs/ca-certificates.crt
+[ -s "$ca_bundle" ] || fail "$ca_bundle is missing (Debian: apt-get install -y ca-certificates)"
 
 # The first Debian mirror of this machine's apt sources that serves the suite's main component (one-line and deb822).
 find_mirror() {
@@ -131,6 +134,7 @@ build() {
   # build IMAGE HASH DOCKERFILE CONTEXT: a plain docker build on the local base (never pulls).
   local image="$1" hash="$2" dockerfile="$3" context="$4" t=$SECONDS
   if docker build --quiet --pull=false -f "$dockerfile" --build-arg "BASE_IMAGE=$base_image" \
+      --build-arg "NUGET_CERT_REVOCATION_MODE=${NUGET_CERT_REVOCATION_MODE:-}" \
       --label "$label=$hash" --label "org.opencontainers.image.description=local build (OrleansLsn deploy/local-images.sh)" \
       -t "$image" "$context" > "$work/build.log" 2>&1; then
     say "$image: built in $((SECONDS - t)) s"
@@ -147,10 +151,15 @@ if need_build "$postgres_image" "$pg_hash"; then
 fi
 
 # --- 3. the .NET SDK (the machine's own, as found above) --------------------------------------------------------------
-sdk_hash="$(inputs_hash "$base_id" "$images/dotnet-sdk/Dockerfile" "$dotnet_root" "$sdk_version" "$netcore_version" "$aspnet_version")"
+sdk_hash="$(inputs_hash "$base_id" "$images/dotnet-sdk/Dockerfile" "$dotnet_root" "$sdk_version" "$netcore_version" "$aspnet_version" "nuget-revocation=${NUGET_CERT_REVOCATION_MODE:-}" "$ca_bundle")"
 if need_build "$sdk_image" "$sdk_hash"; then
-  say "$sdk_image: from $dotnet_root (SDK $sdk_version, $(du -sh "$dotnet_root" | cut -f1))"
-  build "$sdk_image" "$sdk_hash" "$images/dotnet-sdk/Dockerfile" "$dotnet_root"
+  say "$sdk_image: from $dotnet_root (SDK $sdk_version, $(du -sh "$dotnet_root" | cut -f1)), with this machine's CA bundle"
+  ctx="$work/sdk"
+  mkdir -p "$ctx"
+  # Hard links where the file system allows, a copy otherwise.
+  cp -al "$dotnet_root" "$ctx/dotnet" 2>/dev/null || { rm -rf "$ctx/dotnet"; cp -a "$dotnet_root" "$ctx/dotnet"; }
+  cp "$ca_bundle" "$ctx/ca-certificates.crt"
+  build "$sdk_image" "$sdk_hash" "$images/dotnet-sdk/Dockerfile" "$ctx"
 fi
 
 # --- 4. the ASP.NET Core runtime: the host and the two shared frameworks, nothing of the SDK ------------------------

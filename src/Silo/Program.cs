@@ -11,6 +11,8 @@ internal static class Program
         root.Subcommands.Add(DemoCommand.Create());
         root.Subcommands.Add(CertificatesCommand.Create());
         root.Subcommands.Add(LocalPostgresCommand.Create());
+        root.Subcommands.Add(HealthCheckCommand.Create());
+        root.Subcommands.Add(ClientDemoCommand.Create());
         return await root.Parse(args).InvokeAsync();
     }
 }
