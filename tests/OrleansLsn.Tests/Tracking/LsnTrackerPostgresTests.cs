@@ -271,7 +271,7 @@ public sealed class LsnTrackerStandbyControlTests(PostgresFixture fixture) : Tra
     [Fact]
     public async Task StandbyKilledMidWait_Degrades_ThenRecoversAndReleases()
     {
-        var cluster = Fixture.RequireLocalCluster();
+        ITestPostgresCluster cluster = Fixture.RequireCluster();
         string table = await CreateTableAsync(nameof(StandbyKilledMidWait_Degrades_ThenRecoversAndReleases));
         await using LsnTracker tracker = StartTracker(Fixture.StandbyConnectionString);
         await tracker.RefreshAsync(Ct);
@@ -281,7 +281,7 @@ public sealed class LsnTrackerStandbyControlTests(PostgresFixture fixture) : Tra
         await Fixture.PauseReplayAsync(Ct); // so the write below cannot be replayed before the kill
         Lsn lsn = await InsertAsync(primary, table, 1);
         Task<LsnWaitResult> shortWait = tracker.RequestAndAwaitAsync(lsn, TimeSpan.FromMilliseconds(800), Ct).AsTask();
-        await cluster.StopStandbyAsync(immediate: true, Ct);
+        await cluster.StopStandbyAsync(PostgresFixture.StandbyName, immediate: true, Ct);
         try
         {
             LsnWaitResult timedOut = await Wait.ForAsync(shortWait, TimeSpan.FromSeconds(10), "wait during standby outage");
@@ -292,7 +292,7 @@ public sealed class LsnTrackerStandbyControlTests(PostgresFixture fixture) : Tra
 
             // Waiters registered during the outage are released once the standby is back.
             Task<LsnWaitResult> longWait = tracker.RequestAndAwaitAsync(lsn, TimeSpan.FromSeconds(60), Ct).AsTask();
-            await cluster.StartStandbyAsync(Ct);
+            await cluster.StartStandbyAsync(PostgresFixture.StandbyName, Ct);
             LsnWaitResult ready = await Wait.ForAsync(longWait, TimeSpan.FromSeconds(60), "release after standby restart");
             Assert.Equal(LsnWaitOutcome.Ready, ready.Outcome);
             await Wait.UntilAsync(() => tracker.Health.IsHealthy, TimeSpan.FromSeconds(10),
@@ -300,9 +300,9 @@ public sealed class LsnTrackerStandbyControlTests(PostgresFixture fixture) : Tra
         }
         finally
         {
-            if (!cluster.Standby!.IsRunning)
+            if (!cluster.GetStandby(PostgresFixture.StandbyName).IsRunning)
             {
-                await cluster.StartStandbyAsync(CancellationToken.None);
+                await cluster.StartStandbyAsync(PostgresFixture.StandbyName, CancellationToken.None);
             }
 
             await Fixture.WaitForStandbyCatchUpAsync(CancellationToken.None);
