@@ -7,7 +7,7 @@ using Docker.DotNet;
 namespace OrleansLsn.Tests.Infrastructure;
 
 /// <summary>
-/// A Docker engine that answered: where it is and which API version it speaks. <see cref="ProbeAsync"/> asks the
+/// A Docker engine that answered: where it is and which API version it speaks. <see cref="ProbeAsync(TimeSpan)"/> asks the
 /// engine's unversioned <c>/version</c> (so an old engine answers too) with a short timeout, never hanging on an engine
 /// that does not answer.
 /// </summary>
@@ -34,9 +34,11 @@ public sealed class DockerEngine
         new(Environment.GetEnvironmentVariable("DOCKER_HOST") is { Length: > 0 } host ? host : "unix:///var/run/docker.sock");
 
     /// <summary>Asks the engine at <see cref="DefaultEndpoint"/> for its version; the error says why not otherwise.</summary>
-    public static async Task<(DockerEngine? Engine, string? Error)> ProbeAsync(TimeSpan timeout)
+    public static Task<(DockerEngine? Engine, string? Error)> ProbeAsync(TimeSpan timeout) => ProbeAsync(DefaultEndpoint, timeout);
+
+    /// <summary>Asks the engine at <paramref name="endpoint"/> for its version; the error says why not otherwise.</summary>
+    public static async Task<(DockerEngine? Engine, string? Error)> ProbeAsync(Uri endpoint, TimeSpan timeout)
     {
-        Uri endpoint = DefaultEndpoint;
         using var deadline = new CancellationTokenSource(timeout);
         try
         {
