@@ -8,8 +8,8 @@ using Xunit;
 
 namespace OrleansLsn.Tests.Fixture;
 
-/// <summary>Choosing the backend, and what only the Docker backend has (leftovers of dead runs removed by label).</summary>
-public sealed class DockerBackendTests(PostgresFixture fixture)
+/// <summary>Choosing the backend; the owner labels of the Docker backend.</summary>
+public sealed class DockerBackendTests
 {
     private static readonly Task<(DockerEngine? Engine, string? Error)> NoEngine =
         Task.FromResult<(DockerEngine?, string?)>((null, "unix:///nowhere/docker.sock: no socket"));
@@ -70,6 +70,29 @@ public sealed class DockerBackendTests(PostgresFixture fixture)
     }
 
     [Fact]
+    public void OwnerLabel_OfThisProcessIsAlive_OfADeadOrUnreadableOneIsNot()
+    {
+        Assert.True(DockerLeftovers.IsAliveOrForeign(DockerLeftovers.CurrentOwner));
+        Assert.False(DockerLeftovers.IsAliveOrForeign($"{Environment.MachineName}/0/0"));
+        Assert.False(DockerLeftovers.IsAliveOrForeign("garbage"));
+        Assert.False(DockerLeftovers.IsAliveOrForeign(null));
+        // A PID reused by another process has another start time.
+        Assert.False(DockerLeftovers.IsAliveOrForeign($"{Environment.MachineName}/{Environment.ProcessId}/1"));
+        // Another host's run is not ours to judge.
+        Assert.True(DockerLeftovers.IsAliveOrForeign("some-other-host/0/0"));
+    }
+}
+
+/// <summary>
+/// What only the Docker backend has: leftovers of a dead run removed by label at the next start. Alone, after the
+/// parallel tests: every cluster start sweeps too, and a concurrent sweep would take the test's leftovers first.
+/// </summary>
+[Collection(StandbyControlCollection.Name)]
+public sealed class DockerLeftoverTests(PostgresFixture fixture)
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
     public async Task Sweep_RemovesContainersAndNetworksOfADeadRun_KeepsThoseOfLiveRuns()
     {
         DockerEngine engine = RequireDockerBackend();
@@ -103,19 +126,6 @@ public sealed class DockerBackendTests(PostgresFixture fixture)
             await DisposeQuietlyAsync(container.DisposeAsync);
             await DisposeQuietlyAsync(network.DisposeAsync);
         }
-    }
-
-    [Fact]
-    public void OwnerLabel_OfThisProcessIsAlive_OfADeadOrUnreadableOneIsNot()
-    {
-        Assert.True(DockerLeftovers.IsAliveOrForeign(DockerLeftovers.CurrentOwner));
-        Assert.False(DockerLeftovers.IsAliveOrForeign($"{Environment.MachineName}/0/0"));
-        Assert.False(DockerLeftovers.IsAliveOrForeign("garbage"));
-        Assert.False(DockerLeftovers.IsAliveOrForeign(null));
-        // A PID reused by another process has another start time.
-        Assert.False(DockerLeftovers.IsAliveOrForeign($"{Environment.MachineName}/{Environment.ProcessId}/1"));
-        // Another host's run is not ours to judge.
-        Assert.True(DockerLeftovers.IsAliveOrForeign("some-other-host/0/0"));
     }
 
     private DockerEngine RequireDockerBackend()
