@@ -12,6 +12,9 @@ internal static class Program
         root.Subcommands.Add(ClusterCommand.Create());
         root.Subcommands.Add(CertificatesCommand.Create());
         root.Subcommands.Add(LocalPostgresCommand.Create());
+        root.Subcommands.Add(HealthCheckCommand.Create());
+        root.Subcommands.Add(ClientDemoCommand.Create());
+
         // SIGTERM and Ctrl-C cancel the command's token; give it time to stop silos and servers gracefully (the default
         // would end the process after 2 s, leaving them to their own watchdogs).
         var invocation = new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(60) };

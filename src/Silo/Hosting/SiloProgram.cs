@@ -107,6 +107,12 @@ public static partial class SiloProgram
         ConfigureOrleans(builder, hostOptions, lsnOptions, membership, advertised, certificates);
         ConfigureHttp(builder, hostOptions);
         await using WebApplication app = builder.Build();
+        // Each endpoint answers on its own listening port only. The port is the connection's local port, not the Host
+        // header's: behind a published container port (8081 -> 8080) the header names the outside port.
+        app.Use((context, next) =>
+            context.GetEndpoint()?.Metadata.GetMetadata<LocalPortMetadata>() is { } only && only.Port != context.Connection.LocalPort
+                ? Results.NotFound().ExecuteAsync(context)
+                : next(context));
         app.MapHealthChecks("/healthz", new HealthCheckOptions
         {
             ResponseWriter = WriteHealthAsync,
@@ -116,11 +122,11 @@ public static partial class SiloProgram
                 [HealthStatus.Degraded] = StatusCodes.Status200OK,
                 [HealthStatus.Unhealthy] = StatusCodes.Status503ServiceUnavailable,
             },
-        }).RequireHost($"*:{hostOptions.HttpPort}");
-        app.MapPrometheusScrapingEndpoint("/metrics").RequireHost($"*:{hostOptions.HttpPort}");
+        }).WithMetadata(new LocalPortMetadata(hostOptions.HttpPort));
+        app.MapPrometheusScrapingEndpoint("/metrics").WithMetadata(new LocalPortMetadata(hostOptions.HttpPort));
         if (hostOptions.DashboardPort > 0)
         {
-            app.MapOrleansDashboard().RequireHost($"*:{hostOptions.DashboardPort}");
+            app.MapOrleansDashboard().WithMetadata(new LocalPortMetadata(hostOptions.DashboardPort));
         }
 
         Log.Starting(logger, lsnOptions.Region, hostOptions.ClusterId, advertised, hostOptions.SiloPort, hostOptions.GatewayPort, hostOptions.HttpPort);
@@ -250,6 +256,9 @@ public static partial class SiloProgram
     }
 
     private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
+
+    /// <summary>The one local port an endpoint answers on.</summary>
+    private sealed record LocalPortMetadata(int Port);
 
     private static partial class Log
     {

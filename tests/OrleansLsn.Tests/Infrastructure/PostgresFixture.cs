@@ -9,12 +9,13 @@ using Xunit;
 namespace OrleansLsn.Tests.Infrastructure;
 
 /// <summary>
-/// One real PostgreSQL primary and two hot standbys of it (one per region, as the system runs) for the whole test run.
-/// By default they are started from the machine's binaries (<see cref="LocalPostgresCluster"/>), the standbys named
-/// <see cref="StandbyName"/> and <see cref="Standby2Name"/>. Set <c>ORLEANSLSN_TEST_PRIMARY</c> and
-/// <c>ORLEANSLSN_TEST_STANDBY</c> (and optionally <c>ORLEANSLSN_TEST_STANDBY2</c>) to connection strings to use
-/// existing servers instead; without a second standby, <see cref="Standby2ConnectionString"/> is the first standby's and
-/// <see cref="HasSecondStandby"/> is <see langword="false"/>. A missing PostgreSQL fails every test that needs it.
+/// One real PostgreSQL primary and two hot standbys of it (one per region, as the system runs) for the whole test run,
+/// on the run's backend (<see cref="TestPostgres"/>, <c>ORLEANSLSN_TEST_BACKEND</c>): containers through Testcontainers
+/// when a Docker engine answers, else servers from the machine's binaries, the standbys named <see cref="StandbyName"/>
+/// and <see cref="Standby2Name"/>. Set <c>ORLEANSLSN_TEST_PRIMARY</c> and <c>ORLEANSLSN_TEST_STANDBY</c> (and optionally
+/// <c>ORLEANSLSN_TEST_STANDBY2</c>) to connection strings to use existing servers instead; without a second standby,
+/// <see cref="Standby2ConnectionString"/> is the first standby's and <see cref="HasSecondStandby"/> is
+/// <see langword="false"/>. A backend that cannot start fails every test that needs it, with the reason.
 /// </summary>
 public sealed class PostgresFixture : IAsyncLifetime
 {
@@ -28,7 +29,7 @@ public sealed class PostgresFixture : IAsyncLifetime
     /// <summary>The second standby's name in the local cluster.</summary>
     public const string Standby2Name = "standby2";
 
-    private LocalPostgresCluster? _cluster;
+    private ITestPostgresCluster? _cluster;
 
     public string PrimaryConnectionString { get; private set; } = "";
 
@@ -43,35 +44,41 @@ public sealed class PostgresFixture : IAsyncLifetime
     /// </summary>
     public bool HasSecondStandby { get; private set; }
 
-    /// <summary>The local cluster; <see langword="null"/> when the tests run against existing servers.</summary>
-    public LocalPostgresCluster? Cluster => _cluster;
+    /// <summary>The cluster the fixture started; <see langword="null"/> when the tests run against existing servers.</summary>
+    public ITestPostgresCluster? Cluster => _cluster;
+
+    /// <summary>The run's backend and why it was chosen.</summary>
+    public TestBackendChoice Backend { get; private set; } = null!;
 
     public async ValueTask InitializeAsync()
     {
         string? primary = Environment.GetEnvironmentVariable(PrimaryEnvironmentVariable);
         string? standby = Environment.GetEnvironmentVariable(StandbyEnvironmentVariable);
         string? standby2 = Environment.GetEnvironmentVariable(Standby2EnvironmentVariable);
-        if (!string.IsNullOrWhiteSpace(primary) && !string.IsNullOrWhiteSpace(standby))
-        {
-            PrimaryConnectionString = primary;
-            StandbyConnectionString = standby;
-            HasSecondStandby = !string.IsNullOrWhiteSpace(standby2);
-            Standby2ConnectionString = HasSecondStandby ? standby2! : standby;
-        }
-        else if (!string.IsNullOrWhiteSpace(standby2))
+        if (string.IsNullOrWhiteSpace(primary) != string.IsNullOrWhiteSpace(standby) || (string.IsNullOrWhiteSpace(primary) && !string.IsNullOrWhiteSpace(standby2)))
         {
             throw new InvalidOperationException(
-                $"{Standby2EnvironmentVariable} is set but {PrimaryEnvironmentVariable} and {StandbyEnvironmentVariable} are not: set all three to use existing servers, or none to start a local cluster.");
+                $"Set {PrimaryEnvironmentVariable} and {StandbyEnvironmentVariable} (and optionally {Standby2EnvironmentVariable}) to use existing servers, or none of them.");
+        }
+
+        Backend = await TestPostgres.GetBackendAsync();
+        TestContext.Current.SendDiagnosticMessage($"PostgresFixture: backend {Backend}");
+        if (Backend.Backend == TestBackend.External)
+        {
+            PrimaryConnectionString = primary!;
+            StandbyConnectionString = standby!;
+            HasSecondStandby = !string.IsNullOrWhiteSpace(standby2);
+            Standby2ConnectionString = HasSecondStandby ? standby2! : standby!;
         }
         else
         {
-            var options = new LocalPostgresOptions { Name = "tests", StandbyNames = [StandbyName, Standby2Name] };
+            var options = new TestPostgresClusterOptions { Name = "tests", StandbyNames = [StandbyName, Standby2Name] };
             // Small timeouts keep the timing tests of later issues fast.
             options.Settings["wal_sender_timeout"] = "'2s'";
             var started = Stopwatch.StartNew();
-            _cluster = await LocalPostgresCluster.StartAsync(options);
+            _cluster = await TestPostgres.StartClusterAsync(options, CancellationToken.None);
             TestContext.Current.SendDiagnosticMessage(
-                $"PostgresFixture: primary + {_cluster.Standbys.Count} standbys ready in {started.Elapsed.TotalSeconds:0.00} s ({_cluster.Directory})");
+                $"PostgresFixture: primary + {_cluster.Standbys.Count} standbys ready in {started.Elapsed.TotalSeconds:0.00} s on the {Backend.Backend.ToString().ToLowerInvariant()} backend");
             PrimaryConnectionString = _cluster.Primary.ConnectionString;
             StandbyConnectionString = _cluster.GetStandby(StandbyName).ConnectionString;
             Standby2ConnectionString = _cluster.GetStandby(Standby2Name).ConnectionString;
@@ -90,10 +97,10 @@ public sealed class PostgresFixture : IAsyncLifetime
         }
     }
 
-    /// <summary>Skips the calling test when it needs to stop or start servers and they are not ours to control.</summary>
-    public LocalPostgresCluster RequireLocalCluster() =>
+    /// <summary>The fixture's cluster, for a test that stops and starts its servers; fails against existing servers, which are not ours to control.</summary>
+    public ITestPostgresCluster RequireCluster() =>
         _cluster ?? throw new InvalidOperationException(
-            $"This test stops and starts a standby or reads the local standbys' names, which needs the local cluster; unset {PrimaryEnvironmentVariable}/{StandbyEnvironmentVariable}/{Standby2EnvironmentVariable}.");
+            $"This test stops and starts a standby or reads the standbys' names, which needs a cluster the fixture started (docker or local backend); unset {PrimaryEnvironmentVariable}/{StandbyEnvironmentVariable}/{Standby2EnvironmentVariable}.");
 
     /// <summary>Pauses replay on the first standby.</summary>
     public Task PauseReplayAsync(CancellationToken cancellationToken) =>

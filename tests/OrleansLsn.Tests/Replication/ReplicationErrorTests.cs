@@ -2,7 +2,6 @@ using Npgsql;
 using Npgsql.Replication;
 using Npgsql.Replication.PgOutput;
 using Npgsql.Replication.PgOutput.Messages;
-using OrleansLsn.PostgresLocal;
 using OrleansLsn.Replication;
 using OrleansLsn.Tests.Infrastructure;
 using Xunit;
@@ -125,9 +124,9 @@ public sealed class ReplicationErrorTests(PostgresFixture fixture)
     [Fact]
     public async Task WalLevelNotLogical_ClearServerConfigurationError()
     {
-        var options = new LocalPostgresOptions { Name = "wal-replica", WithStandby = false };
+        var options = new TestPostgresClusterOptions { Name = "wal-replica" };
         options.Settings["wal_level"] = "'replica'";
-        await using LocalPostgresCluster cluster = await LocalPostgresCluster.StartAsync(options, Ct);
+        await using ITestPostgresCluster cluster = await TestPostgres.StartClusterAsync(options, Ct);
 
         await using var pump = new ReplicationPump(new ReplicationPumpOptions
         {
@@ -145,13 +144,13 @@ public sealed class ReplicationErrorTests(PostgresFixture fixture)
     [Fact]
     public async Task SlotInvalidatedByMaxSlotWalKeepSize_TerminalClearError()
     {
-        var options = new LocalPostgresOptions { Name = "slot-lost", WithStandby = false };
+        var options = new TestPostgresClusterOptions { Name = "slot-lost" };
         options.Settings["max_slot_wal_keep_size"] = "'1MB'";
         options.Settings["wal_keep_size"] = "0";
         options.Settings["max_wal_size"] = "'64MB'";
         options.Settings["min_wal_size"] = "'32MB'";
         options.Settings["wal_sender_timeout"] = "'2s'";
-        await using LocalPostgresCluster cluster = await LocalPostgresCluster.StartAsync(options, Ct);
+        await using ITestPostgresCluster cluster = await TestPostgres.StartClusterAsync(options, Ct);
         await using ReplicationScenario scenario = await ReplicationScenario.CreateAsync(cluster.Primary.ConnectionString, nameof(SlotInvalidatedByMaxSlotWalKeepSize_TerminalClearError));
         (ReplicationPump pump, BatchRecorder recorder) = await scenario.StartStreamingAsync();
         pump.Pause();
@@ -159,7 +158,7 @@ public sealed class ReplicationErrorTests(PostgresFixture fixture)
         // Unread WAL far beyond max_slot_wal_keep_size, then a checkpoint: the slot loses the WAL it needs.
         for (int i = 0; i < 4; i++)
         {
-            await Wait.ForAsync(scenario.InsertRangeAsync((i * 20_000) + 1, (i + 1) * 20_000, new string('w', 200)), Timeout, $"insert {i}; log {cluster.Primary.ReadLogTail()}");
+            await Wait.ForAsync(scenario.InsertRangeAsync((i * 20_000) + 1, (i + 1) * 20_000, new string('w', 200)), Timeout, $"insert {i}");
             await Wait.ForAsync(scenario.ExecuteAsync("select pg_switch_wal()").ContinueWith(_ => 0, Ct), Timeout, "switch");
         }
 
@@ -167,7 +166,7 @@ public sealed class ReplicationErrorTests(PostgresFixture fixture)
         if (await Task.WhenAny(checkpoint, Task.Delay(Timeout, Ct)) != checkpoint)
         {
             string activity = string.Join("\n", await ActivityAsync(cluster.Primary.ConnectionString));
-            Assert.Fail("checkpoint hung; activity:\n" + activity + "\nlog:\n" + cluster.Primary.ReadLogTail(6000));
+            Assert.Fail("checkpoint hung; activity:\n" + activity + "\nlog:\n" + await cluster.Primary.ReadLogTailAsync(6000));
         }
         await Wait.UntilAsync(() => scenario.ScalarAsync<string>($"select wal_status from pg_replication_slots where slot_name = '{scenario.Slot}'").Result == "lost",
             Timeout, () => "the server to invalidate the slot", Ct);

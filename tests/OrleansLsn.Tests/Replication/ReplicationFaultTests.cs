@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using Npgsql;
-using OrleansLsn.PostgresLocal;
 using OrleansLsn.Replication;
 using OrleansLsn.Tests.Infrastructure;
 using Xunit;
@@ -22,9 +21,9 @@ public sealed class ReplicationFaultTests
     [Fact]
     public async Task WalsenderKillsAndPrimaryRestart_EveryCommittedRowArrivesInCommitOrder_AckNeverAhead()
     {
-        var options = new LocalPostgresOptions { Name = "repl-faults", WithStandby = false };
+        var options = new TestPostgresClusterOptions { Name = "repl-faults" };
         options.Settings["wal_sender_timeout"] = "'2s'";
-        await using LocalPostgresCluster cluster = await LocalPostgresCluster.StartAsync(options, Ct);
+        await using ITestPostgresCluster cluster = await TestPostgres.StartClusterAsync(options, Ct);
         await using ReplicationScenario scenario = await ReplicationScenario.CreateAsync(cluster.Primary.ConnectionString, nameof(WalsenderKillsAndPrimaryRestart_EveryCommittedRowArrivesInCommitOrder_AckNeverAhead));
         int seed = Environment.TickCount;
         var random = new Random(seed);
@@ -145,9 +144,9 @@ public sealed class ReplicationFaultTests
     [Fact]
     public async Task NewPumpAfterStop_RedeliversOnlyPastTheLastAcknowledgement()
     {
-        var options = new LocalPostgresOptions { Name = "repl-restart", WithStandby = false };
+        var options = new TestPostgresClusterOptions { Name = "repl-restart" };
         options.Settings["wal_sender_timeout"] = "'2s'";
-        await using LocalPostgresCluster cluster = await LocalPostgresCluster.StartAsync(options, Ct);
+        await using ITestPostgresCluster cluster = await TestPostgres.StartClusterAsync(options, Ct);
         await using ReplicationScenario scenario = await ReplicationScenario.CreateAsync(cluster.Primary.ConnectionString, nameof(NewPumpAfterStop_RedeliversOnlyPastTheLastAcknowledgement));
 
         ReplicationPump first = scenario.StartPump();
