@@ -1,4 +1,5 @@
 using System.CommandLine;
+using OrleansLsn.Bench.Cluster;
 using OrleansLsn.Bench.Failover;
 using OrleansLsn.Bench.Replication;
 using OrleansLsn.Bench.Tracker;
@@ -23,6 +24,7 @@ internal static class Program
         root.Subcommands.Add(TrackerCommand.Create());
         root.Subcommands.Add(ReplicationCommand.Create());
         root.Subcommands.Add(FailoverCommand.Create());
+        root.Subcommands.Add(ClusterCommand.Create());
         return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
     }
 }

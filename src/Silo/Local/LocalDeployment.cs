@@ -15,6 +15,9 @@ public sealed class LocalDeploymentOptions
 
     public int SilosPerRegion { get; set; } = 2;
 
+    /// <summary>Mutual TLS between silos and with the client (default); off only to measure what it costs.</summary>
+    public bool Tls { get; set; } = true;
+
     /// <summary>Slots the cluster may stream: name, publication, table.</summary>
     public IList<(string Slot, string Publication, string Table)> Slots { get; } = new List<(string, string, string)>();
 
@@ -63,7 +66,7 @@ public sealed class LocalDeployment : IAsyncDisposable
         ["OrleansLsn:ClusterId"] = ClusterId,
         ["OrleansLsn:ServiceId"] = ClusterId,
         ["OrleansLsn:MembershipConnectionString"] = MembershipConnectionString,
-        ["OrleansLsn:Tls:Mode"] = "Required",
+        ["OrleansLsn:Tls:Mode"] = _options.Tls ? "Required" : "Disabled",
         ["OrleansLsn:Tls:CertificatePath"] = Certificates.CertificatePath("client"),
         ["OrleansLsn:Tls:KeyPath"] = Certificates.KeyPath("client"),
         ["OrleansLsn:Tls:CaCertificatePath"] = Certificates.CaCertificatePath,
@@ -134,7 +137,7 @@ public sealed class LocalDeployment : IAsyncDisposable
             ["OrleansLsn:SiloPort"] = ports[0].ToString(CultureInfo.InvariantCulture),
             ["OrleansLsn:GatewayPort"] = ports[1].ToString(CultureInfo.InvariantCulture),
             ["OrleansLsn:HttpPort"] = ports[2].ToString(CultureInfo.InvariantCulture),
-            ["OrleansLsn:Tls:Mode"] = "Required",
+            ["OrleansLsn:Tls:Mode"] = _options.Tls ? "Required" : "Disabled",
             ["OrleansLsn:Tls:CertificatePath"] = Certificates.CertificatePath("silo"),
             ["OrleansLsn:Tls:KeyPath"] = Certificates.KeyPath("silo"),
             ["OrleansLsn:Tls:CaCertificatePath"] = Certificates.CaCertificatePath,
@@ -160,6 +163,9 @@ public sealed class LocalDeployment : IAsyncDisposable
 
         return silo;
     }
+
+    /// <summary>The deployment's options.</summary>
+    public LocalDeploymentOptions Options => _options;
 
     public SiloProcess? SiloAt(string siloAddress) => _silos.FirstOrDefault(s => siloAddress.StartsWith(s.AddressPrefix, StringComparison.Ordinal));
 

@@ -132,6 +132,21 @@ public sealed class SiloProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>The process's resident set size (<c>VmRSS</c>), in bytes.</summary>
+    public long ReadRssBytes()
+    {
+        foreach (string line in File.ReadLines($"/proc/{Pid}/status"))
+        {
+            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+            {
+                string[] parts = line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+                return long.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture) * 1024;
+            }
+        }
+
+        throw new InvalidOperationException($"No VmRSS for process {Pid}.");
+    }
+
     /// <summary>SIGKILL: no shutdown at all, as a crash.</summary>
     public void Kill()
     {
