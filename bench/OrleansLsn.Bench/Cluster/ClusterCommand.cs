@@ -232,16 +232,31 @@ internal static class ClusterCommand
         TimeSpan timeout = TimeSpan.FromSeconds(60 + (rows / 10_000));
         var ours = new List<double>();
         var anchor = new List<double>();
+        var cpuOurs = new JsonArray();
+        var cpuAnchor = new JsonArray();
         for (int run = 1; run <= context.StreamRuns; run++)
         {
             for (int k = 0; k < 2; k++)
             {
                 bool grain = (run + k) % 2 == 1;
+                double siloBefore = ProcessCpuSeconds(context.Silo.Pid);
+                await using RunCpuMeter cpu = RunCpuMeter.Start(context.Primary, grain ? "orleanslsn-pump-" + grainSlots[run - 1] : PgRecvLogical.ApplicationName);
                 TimeSpan elapsed = grain
                     ? await ClusterLoadScenarios.StreamThroughGrainAsync(context, grainSlots[run - 1], rows, timeout, cancellationToken).ConfigureAwait(false)
                     : await recv.StreamToDevNullAsync(pgSlots[run - 1], ClusterBenchContext.Publication, protocol, end, timeout, cancellationToken).ConfigureAwait(false);
+                RunCpuMeter.Result used = await cpu.StopAsync().ConfigureAwait(false);
+                double silo = ProcessCpuSeconds(context.Silo.Pid) - siloBefore;
                 (grain ? ours : anchor).Add(rows / elapsed.TotalSeconds);
-                AnsiConsole.MarkupLine($"[grey]  run {run}: {(grain ? "grain → client" : "pg_recvlogical")} {elapsed.TotalSeconds:0.00} s[/]");
+                (grain ? cpuOurs : cpuAnchor).Add(new JsonObject
+                {
+                    ["seconds"] = Math.Round(elapsed.TotalSeconds, 2),
+                    ["silo_cpu_s"] = Math.Round(silo, 2),
+                    ["client_cpu_s"] = Math.Round(used.ClientSeconds, 2),
+                    ["child_cpu_s"] = Math.Round(used.ChildSeconds, 2),
+                    ["walsender_cpu_s"] = double.IsFinite(used.WalsenderSeconds) ? Math.Round(used.WalsenderSeconds, 2) : null,
+                    ["machine_busy_percent"] = Math.Round(used.MachineBusyPercent, 0),
+                });
+                AnsiConsole.MarkupLine($"[grey]  run {run}: {(grain ? "grain → client" : "pg_recvlogical")} {elapsed.TotalSeconds:0.00} s; CPU s: silo {silo:0.0}, this process {used.ClientSeconds:0.0}, pg_recvlogical {used.ChildSeconds:0.0}, walsender {used.WalsenderSeconds:0.0}; machine {used.MachineBusyPercent:0}% busy[/]");
             }
         }
 
@@ -251,6 +266,8 @@ internal static class ClusterCommand
         report.Set("pg_recvlogical_rows_per_sec", a);
         report.Values["stream_rows_per_sec_runs"] = Array(ours);
         report.Values["pg_recvlogical_rows_per_sec_runs"] = Array(anchor);
+        report.Values["stream_cpu_runs"] = cpuOurs;
+        report.Values["pg_recvlogical_cpu_runs"] = cpuAnchor;
         report.AddRow(new ResultRow(
             $"{Format.Count(rows)} rows in one transaction, through ReplicationGrain to a client IChangeObserver over TCP, every column read, every batch confirmed (median)",
             Format.PerSecond(o),
@@ -344,6 +361,14 @@ internal static class ClusterCommand
                 "measured (no goal)",
                 null));
         }
+    }
+
+    /// <summary>User + system CPU seconds of process <paramref name="pid"/> (fields 14 and 15 of /proc/PID/stat).</summary>
+    private static double ProcessCpuSeconds(int pid)
+    {
+        string text = File.ReadAllText($"/proc/{pid}/stat");
+        string[] fields = text[(text.LastIndexOf(')') + 2)..].Split(' ');
+        return (long.Parse(fields[11], System.Globalization.CultureInfo.InvariantCulture) + long.Parse(fields[12], System.Globalization.CultureInfo.InvariantCulture)) / 100.0;
     }
 
     private static double? EngineBytesPerWaiter()
