@@ -333,14 +333,17 @@ public sealed class TrackerGrainTests(ClusterFixture fixture) : ClusterTestBase(
         ILsnObserver liveRef = refs.Create<ILsnObserver>(live);
         await tracker.Subscribe(liveRef);
         await using NpgsqlConnection primary = await OpenAsync(Fixture.Postgres.PrimaryConnectionString);
+        Lsn first = default;
         for (int i = 1; i <= 3; i++)
         {
             Lsn lsn = await InsertAsync(primary, table, i);
+            first = i == 1 ? lsn : first;
             await Wait.UntilAsync(() => live.HighestAdvance >= lsn, Deadline, () => $"live observer at {lsn}");
         }
 
         await Wait.UntilAsync(async () => (await tracker.GetStatus()).Subscribers == 1, TimeSpan.FromSeconds(15), () => "the gone observer dropped");
-        Assert.Empty(gone.Advanced);
+        // It may have got the position pushed on subscribing, before its reference was deleted; nothing after.
+        Assert.DoesNotContain(gone.Advanced, a => a.Replay >= first);
         await tracker.Unsubscribe(liveRef);
     }
 
