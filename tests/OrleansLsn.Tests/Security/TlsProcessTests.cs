@@ -97,6 +97,15 @@ public sealed partial class TlsProcessTests(TlsDeploymentFixture fixture)
         double waitsAfter = 0;
         await Wait.UntilAsync(async () => (waitsAfter = await ReadWaitsAsync()) >= waitsBefore + 1, TimeSpan.FromSeconds(10), () => $"the right client's wait counted: {waitsBefore} -> {waitsAfter}", Ct);
         Assert.Equal(waitsBefore + 1, waitsAfter);
+
+        // Nothing any process printed or logged holds key material or the password.
+        new SecretScan().AddKeyMaterial(Deployment.Folder).AssertNoneIn(
+            [
+                (fixture.Silo.Name, ReadLines(fixture.Silo.LogPath)),
+                ("the clients", clientLog.Lines),
+                ("the intruder's exception", refused.ToString().Split('\n')),
+            ],
+            minimumSecrets: 40);
     }
 
     [Fact]
@@ -147,6 +156,10 @@ public sealed partial class TlsProcessTests(TlsDeploymentFixture fixture)
             }
 
             Assert.True(await fixture.Silo.IsHealthyAsync(Ct), "the good silo is no longer healthy");
+            await intruder.StopAsync(TimeSpan.FromSeconds(15));
+            new SecretScan().AddKeyMaterial(Deployment.Folder).AssertNoneIn(
+                [(fixture.Silo.Name, ReadLines(fixture.Silo.LogPath)), (intruder.Name, ReadLines(intruder.LogPath))],
+                minimumSecrets: 40);
         }
         finally
         {
