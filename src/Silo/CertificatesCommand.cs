@@ -34,7 +34,7 @@ internal static class CertificatesCommand
                 return 0;
             }
 
-            DevCertificates certificates = DevCertificates.Create(folder, nodes);
+            using DevCertificates certificates = DevCertificates.Create(folder, nodes);
             Console.WriteLine($"wrote {certificates.CaCertificatePath} and certificates for {string.Join(", ", nodes)} into {folder}");
             return 0;
         });

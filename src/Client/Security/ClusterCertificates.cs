@@ -78,19 +78,34 @@ public sealed class ClusterCertificates : IDisposable
     }
 
     /// <summary>Whether <paramref name="peer"/> chains to the cluster's CA and is valid now.</summary>
-    public bool IsTrusted(X509Certificate2? peer)
+    public bool IsTrusted(X509Certificate2? peer) => Refusal(peer) is null;
+
+    /// <summary>
+    /// Why <paramref name="peer"/> is refused (no certificate, its chain's problems such as <c>UntrustedRoot</c>,
+    /// <c>PartialChain</c> or <c>NotTimeValid</c>), or <see langword="null"/> when it chains to the cluster's CA and is
+    /// within its validity period. Only the configured CA is a root (the machine's trust store is never consulted) and
+    /// nothing is downloaded.
+    /// </summary>
+    public string? Refusal(X509Certificate2? peer)
     {
         if (peer is null)
         {
-            return false;
+            return "no certificate";
         }
 
         using var chain = new X509Chain();
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
         chain.ChainPolicy.CustomTrustStore.Add(Authority);
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        chain.ChainPolicy.DisableCertificateDownloads = true;
         chain.ChainPolicy.VerificationTime = DateTime.Now;
-        return chain.Build(peer);
+        if (chain.Build(peer))
+        {
+            return null;
+        }
+
+        string[] problems = [.. chain.ChainStatus.Select(s => s.Status).Where(s => s != X509ChainStatusFlags.NoError).Distinct().Select(s => s.ToString())];
+        return problems.Length == 0 ? "chain not valid" : string.Join(", ", problems);
     }
 
     /// <inheritdoc />

@@ -104,9 +104,15 @@ public static partial class SiloProgram
             return 1;
         }
 
-        ConfigureOrleans(builder, hostOptions, lsnOptions, membership, advertised, certificates);
+        PeerCertificateCheck? peerCheck = certificates is null ? null : new PeerCertificateCheck(certificates);
+        ConfigureOrleans(builder, hostOptions, lsnOptions, membership, advertised, peerCheck, certificates);
         ConfigureHttp(builder, hostOptions);
         await using WebApplication app = builder.Build();
+        if (peerCheck is not null)
+        {
+            peerCheck.Logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("OrleansLsn.Tls");
+        }
+
         // Each endpoint answers on its own listening port only. The port is the connection's local port, not the Host
         // header's: behind a published container port (8081 -> 8080) the header names the outside port.
         app.Use((context, next) =>
@@ -148,6 +154,7 @@ public static partial class SiloProgram
         OrleansLsnOptions lsn,
         string membership,
         IPAddress advertised,
+        PeerCertificateCheck? peerCheck,
         ClusterCertificates? certificates)
     {
         IConfigurationSection membershipSection = builder.Configuration.GetSection(OrleansLsnOptions.SectionName + ":Membership");
@@ -167,13 +174,13 @@ public static partial class SiloProgram
             silo.ConfigureEndpoints(advertised, host.SiloPort, host.GatewayPort, listenOnAnyHostAddress: true);
             silo.Services.AddOptions<ClusterMembershipOptions>().Configure(FastFailureDetection.Apply).Bind(membershipSection);
             silo.AddOrleansLsn(builder.Configuration);
-            if (certificates is not null)
+            if (certificates is not null && peerCheck is not null)
             {
                 silo.UseTls(certificates.Certificate, tls =>
                 {
                     tls.RemoteCertificateMode = RemoteCertificateMode.RequireCertificate;
                     tls.ClientCertificateMode = RemoteCertificateMode.RequireCertificate;
-                    tls.RemoteCertificateValidation = (certificate, _, _) => certificates.IsTrusted(certificate);
+                    tls.RemoteCertificateValidation = (certificate, _, _) => peerCheck.IsTrusted(certificate);
                 });
             }
 

@@ -121,8 +121,11 @@ public sealed class LocalDeployment : IAsyncDisposable
         }
     }
 
-    /// <summary>Starts one more silo process in <paramref name="region"/> (not waiting for it).</summary>
-    public SiloProcess StartSilo(string region)
+    /// <summary>
+    /// Starts one more silo process in <paramref name="region"/> (not waiting for it); <paramref name="overrides"/>
+    /// replace or add <c>OrleansLsn:*</c> settings of this silo only (another certificate, say).
+    /// </summary>
+    public SiloProcess StartSilo(string region, IReadOnlyDictionary<string, string>? overrides = null)
     {
         int n = Interlocked.Increment(ref _next);
         int[] ports = FreePorts(3);
@@ -155,6 +158,11 @@ public sealed class LocalDeployment : IAsyncDisposable
             settings[key] = value;
         }
 
+        foreach ((string key, string value) in overrides ?? new Dictionary<string, string>())
+        {
+            settings[key] = value;
+        }
+
         SiloProcess silo = SiloProcess.Start($"silo{n}-{region}", region, settings, Folder);
         lock (_silos)
         {
@@ -180,6 +188,7 @@ public sealed class LocalDeployment : IAsyncDisposable
 
         await Task.WhenAll(silos.Select(s => s.DisposeAsync().AsTask())).ConfigureAwait(false);
         await Postgres.DisposeAsync().ConfigureAwait(false);
+        Certificates.Dispose();
         try
         {
             Directory.Delete(Folder, recursive: true);

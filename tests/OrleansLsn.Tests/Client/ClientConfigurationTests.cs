@@ -198,8 +198,8 @@ public sealed class ClientConfigurationTests(PostgresFixture postgres)
         string other = folder + "-other";
         try
         {
-            OrleansLsn.Silo.Local.DevCertificates ours = OrleansLsn.Silo.Local.DevCertificates.Create(folder, "client", "silo");
-            OrleansLsn.Silo.Local.DevCertificates foreign = OrleansLsn.Silo.Local.DevCertificates.Create(other, "silo");
+            using OrleansLsn.Silo.Local.DevCertificates ours = OrleansLsn.Silo.Local.DevCertificates.Create(folder, "client", "silo");
+            using OrleansLsn.Silo.Local.DevCertificates foreign = OrleansLsn.Silo.Local.DevCertificates.Create(other, "silo");
             Dictionary<string, string?> settings = SiloSection();
             settings["OrleansLsn:Tls:Mode"] = "Required";
             settings["OrleansLsn:Tls:CertificatePath"] = ours.CertificatePath("client");
