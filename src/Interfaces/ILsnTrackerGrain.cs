@@ -22,6 +22,8 @@ public interface ILsnTrackerGrain : IGrainWithStringKey
     /// already has). A request that is not satisfied within the tracker's notification lifetime (60 s by default) is
     /// dropped without a push. The observer must stay reachable: a push that fails is not retried.
     /// </summary>
+    /// <exception cref="LimitExceededException">The tracker already holds its cap of pending waiters
+    /// (<c>OrleansLsn:Tracker:MaxPendingWaiters</c>, default 1 000 000); retry later.</exception>
     Task RequestNotification(Lsn lsn, ILsnObserver observer);
 
     /// <summary>
@@ -37,6 +39,8 @@ public interface ILsnTrackerGrain : IGrainWithStringKey
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The timeout is not positive or exceeds the maximum.</exception>
     /// <exception cref="ArgumentException"><paramref name="lsn"/> is <see cref="Lsn.Invalid"/> (0/0), the default value.</exception>
+    /// <exception cref="LimitExceededException">The tracker already holds its cap of pending waiters
+    /// (<c>OrleansLsn:Tracker:MaxPendingWaiters</c>, default 1 000 000); retry later.</exception>
     [ResponseTimeout("00:01:05")]
     Task<LsnWaitResult> RequestAndAwait(Lsn lsn, TimeSpan? timeout = null, CancellationToken cancellationToken = default);
 
@@ -45,6 +49,8 @@ public interface ILsnTrackerGrain : IGrainWithStringKey
     /// expire unless renewed by subscribing again within the tracker's subscription expiry (5 min by default); an observer
     /// whose push fails or does not complete within the push timeout is dropped.
     /// </summary>
+    /// <exception cref="LimitExceededException">The tracker already has its cap of subscribers
+    /// (<c>OrleansLsn:Observers:MaxSubscribers</c>, default 10 000). Renewing an existing subscription always works.</exception>
     Task Subscribe(ILsnObserver observer);
 
     /// <summary>Stops the pushes started by <see cref="Subscribe"/>.</summary>

@@ -42,6 +42,7 @@ public sealed class OrleansLsnOptionsValidator : IValidateOptions<OrleansLsnOpti
         RequireBetween(failures, "Observers:PushTimeout", observers.PushTimeout, TimeSpan.FromMilliseconds(10), TimeSpan.FromMinutes(5));
         RequireBetween(failures, "Observers:NotificationLifetime", observers.NotificationLifetime, TimeSpan.FromMilliseconds(1), options.Tracker.MaxWaitTimeout);
 
+        RequireBetween(failures, "Observers:MaxSubscribers", observers.MaxSubscribers, 1, 1_000_000);
         ValidateReplication(failures, options);
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
@@ -51,6 +52,7 @@ public sealed class OrleansLsnOptionsValidator : IValidateOptions<OrleansLsnOpti
         ReplicationOptions replication = options.Replication;
         RequireBetween(failures, "Replication:SubscriberTimeout", replication.SubscriberTimeout, TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1));
         RequireBetween(failures, "Replication:AlwaysOnCheckInterval", replication.AlwaysOnCheckInterval, TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1));
+        RequireBetween(failures, "Replication:MaxSubscribers", replication.MaxSubscribers, 1, 1_000_000);
         var seen = new HashSet<string>(StringComparer.Ordinal);
         for (int i = 0; i < replication.Slots.Count; i++)
         {
@@ -108,6 +110,14 @@ public sealed class OrleansLsnOptionsValidator : IValidateOptions<OrleansLsnOpti
     }
 
     private static void RequireBetween(List<string> failures, string key, TimeSpan value, TimeSpan min, TimeSpan max)
+    {
+        if (value < min || value > max)
+        {
+            failures.Add($"{Prefix}{key} must be between {min} and {max}; it is {value}.");
+        }
+    }
+
+    private static void RequireBetween(List<string> failures, string key, int value, int min, int max)
     {
         if (value < min || value > max)
         {

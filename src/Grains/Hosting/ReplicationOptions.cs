@@ -30,4 +30,12 @@ public sealed class ReplicationOptions
     /// they come from <see cref="OrleansLsnOptions.PrimaryConnectionString"/> and <see cref="Slots"/>.
     /// </summary>
     public ReplicationPumpOptions Pump { get; set; } = new();
+
+    /// <summary>
+    /// Most observers subscribed to one slot's grain (<see cref="IReplicationGrain.Subscribe"/>); a new one past it is
+    /// refused with <see cref="LimitExceededException"/> (subscribing again with the same observer always works). Each
+    /// subscriber has its own delivery loop and holds the slot's flush position, so this bounds both. Default 10 000.
+    /// Key <c>OrleansLsn:Replication:MaxSubscribers</c>.
+    /// </summary>
+    public int MaxSubscribers { get; set; } = 10_000;
 }

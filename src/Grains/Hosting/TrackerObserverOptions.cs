@@ -21,4 +21,12 @@ public sealed class TrackerObserverOptions
     /// dropped without a push. Default 60 s (the longest wait a tracker grain accepts).
     /// </summary>
     public TimeSpan NotificationLifetime { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// Most observers subscribed to one tracker (<see cref="ILsnTrackerGrain.Subscribe"/>); a new one past it is refused
+    /// with <see cref="LimitExceededException"/> (renewing an existing subscription always works). Every advance is
+    /// pushed to each of them, so this bounds a tracker's push work and memory. Default 10 000. Key
+    /// <c>OrleansLsn:Observers:MaxSubscribers</c>.
+    /// </summary>
+    public int MaxSubscribers { get; set; } = 10_000;
 }

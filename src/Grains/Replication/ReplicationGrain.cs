@@ -109,6 +109,11 @@ internal sealed partial class ReplicationGrain : Grain, IReplicationGrain
             return Task.CompletedTask;
         }
 
+        if (_subscribers.Count >= _options.Replication.MaxSubscribers)
+        {
+            throw new LimitExceededException("OrleansLsn:Replication:MaxSubscribers", _options.Replication.MaxSubscribers, $"The replication grain of slot '{Pump.Slot}'", "subscribers");
+        }
+
         var subscriber = new ChangeSubscriber(observer, _options.Replication.SubscriberTimeout, _time, OnUnreachable);
         subscriber.Attach(Pump);
         _subscribers[id] = subscriber;

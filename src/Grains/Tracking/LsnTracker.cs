@@ -24,6 +24,9 @@ namespace OrleansLsn.Tracking;
 /// </summary>
 public sealed partial class LsnTracker : IAsyncDisposable
 {
+    /// <summary>The configuration key of <see cref="LsnTrackerOptions.MaxPendingWaiters"/> on a silo, named by the cap's error.</summary>
+    internal const string MaxPendingWaitersKey = "OrleansLsn:Tracker:MaxPendingWaiters";
+
     private static readonly TimeSpan TickDuration = TimeSpan.FromMilliseconds(1);
     private static readonly LsnTrackerOptionsValidator Validator = new();
 
@@ -179,6 +182,7 @@ public sealed partial class LsnTracker : IAsyncDisposable
     /// <see cref="LsnTrackerOptions.MaxWaitTimeout"/>.</param>
     /// <param name="cancellationToken">Cancels the wait: it leaves the index at once and the task throws <see cref="OperationCanceledException"/>.</param>
     /// <exception cref="ArgumentOutOfRangeException">The timeout is not positive or exceeds the maximum.</exception>
+    /// <exception cref="LimitExceededException">The tracker already holds <see cref="LsnTrackerOptions.MaxPendingWaiters"/> waiters.</exception>
     public ValueTask<LsnWaitResult> RequestAndAwaitAsync(Lsn lsn, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
         long timeoutTimestamps = ValidateTimeout(timeout);
@@ -228,6 +232,7 @@ public sealed partial class LsnTracker : IAsyncDisposable
     /// </summary>
     /// <exception cref="ArgumentNullException"><paramref name="callback"/> is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException">The timeout is not positive or exceeds the maximum.</exception>
+    /// <exception cref="LimitExceededException">The tracker already holds <see cref="LsnTrackerOptions.MaxPendingWaiters"/> waiters.</exception>
     public IDisposable RequestNotification(Lsn lsn, Action<LsnWaitResult> callback, TimeSpan? timeout = null)
     {
         ArgumentNullException.ThrowIfNull(callback);
@@ -398,6 +403,12 @@ public sealed partial class LsnTracker : IAsyncDisposable
             if (snapshot.Covers(waiter.Target))
             {
                 return snapshot.ReadyResult;
+            }
+
+            if (_index.Count >= _options.MaxPendingWaiters)
+            {
+                TrackerMetrics.WaitsRejected.Add(1, _tags);
+                throw new LimitExceededException(MaxPendingWaitersKey, _options.MaxPendingWaiters, $"The tracker of region '{Region}'", "pending waiters");
             }
 
             long nowTick = (now - _origin) / _timestampsPerTick;

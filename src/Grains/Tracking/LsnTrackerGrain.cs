@@ -22,6 +22,8 @@ namespace OrleansLsn.Tracking;
 [Reentrant]
 internal sealed partial class LsnTrackerGrain : Grain, ILsnTrackerGrain
 {
+    private const string MaxSubscribersKey = "OrleansLsn:Observers:MaxSubscribers";
+
     private readonly OrleansLsnOptions _options;
     private readonly SiloEngines _engines;
     private readonly ILocalSiloDetails _silo;
@@ -121,12 +123,14 @@ internal sealed partial class LsnTrackerGrain : Grain, ILsnTrackerGrain
         ThrowIfInvalid(lsn);
         ArgumentNullException.ThrowIfNull(observer);
         var request = new NotificationRequest(lsn, observer);
-        _notifications.Add(request);
-        UpdateKeepAlive();
+        // Registered in the engine first: a request refused there (the waiter cap) leaves nothing behind here. The
+        // callback runs on the grain's scheduler, so it cannot see the request before it is added below.
         request.Registration = Tracker.RequestNotification(
             lsn,
             result => _ = Task.Factory.StartNew(() => OnNotificationDue(request, result), CancellationToken.None, TaskCreationOptions.None, _scheduler),
             _options.Observers.NotificationLifetime);
+        _notifications.Add(request);
+        UpdateKeepAlive();
         return Task.CompletedTask;
     }
 
@@ -134,6 +138,11 @@ internal sealed partial class LsnTrackerGrain : Grain, ILsnTrackerGrain
     {
         ArgumentNullException.ThrowIfNull(observer);
         bool isNew = !_pushes.ContainsKey(observer.GetGrainId());
+        if (isNew && _pushes.Count >= _options.Observers.MaxSubscribers)
+        {
+            throw new LimitExceededException(MaxSubscribersKey, _options.Observers.MaxSubscribers, $"The tracker of region '{_region}'", "subscribers");
+        }
+
         _subscribers.Subscribe(observer, observer);
         if (isNew)
         {
@@ -204,6 +213,7 @@ internal sealed partial class LsnTrackerGrain : Grain, ILsnTrackerGrain
         QueryTimeout = t.QueryTimeout,
         ReconnectInitialDelay = t.ReconnectInitialDelay,
         ReconnectMaxDelay = t.ReconnectMaxDelay,
+        MaxPendingWaiters = t.MaxPendingWaiters,
     };
 
     private async Task ReadReplayAsync(LsnReplaySubscription replay)

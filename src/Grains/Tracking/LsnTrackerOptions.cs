@@ -52,4 +52,15 @@ public sealed class LsnTrackerOptions
 
     /// <summary>Cap of the reconnect delay. Default 5 s.</summary>
     public TimeSpan ReconnectMaxDelay { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The default of <see cref="MaxPendingWaiters"/>.</summary>
+    public const int DefaultMaxPendingWaiters = 1_000_000;
+
+    /// <summary>
+    /// Most waiters (awaits and notification requests together) this tracker holds at once; one more is refused with
+    /// <see cref="LimitExceededException"/> (nothing is registered, earlier waiters go on). A pending waiter costs about
+    /// 1.7 KB of silo memory through the grain (measured), so the default of 1 000 000 bounds a tracker near 2 GB; lower
+    /// it on small silos. Configuration key <c>OrleansLsn:Tracker:MaxPendingWaiters</c>.
+    /// </summary>
+    public int MaxPendingWaiters { get; set; } = DefaultMaxPendingWaiters;
 }

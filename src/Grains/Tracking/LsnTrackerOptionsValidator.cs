@@ -49,6 +49,11 @@ public sealed class LsnTrackerOptionsValidator : IValidateOptions<LsnTrackerOpti
             failures.Add($"{nameof(options.ReconnectInitialDelay)} must be positive and at most {nameof(options.ReconnectMaxDelay)}.");
         }
 
+        if (options.MaxPendingWaiters < 1)
+        {
+            failures.Add($"{nameof(options.MaxPendingWaiters)} must be at least 1; it is {options.MaxPendingWaiters}.");
+        }
+
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 }

@@ -24,6 +24,9 @@ internal static class TrackerMetrics
     internal static readonly Counter<long> ObserversDropped = Meter.CreateCounter<long>(
         "orleanslsn.tracker.observers.dropped", "{observer}", "Observers a tracker grain dropped because a push failed or timed out.");
 
+    internal static readonly Counter<long> WaitsRejected = Meter.CreateCounter<long>(
+        "orleanslsn.tracker.waits.rejected", "{wait}", "Waits and notification requests refused because the tracker held MaxPendingWaiters.");
+
     internal static readonly UpDownCounter<long> PendingWaiters = Meter.CreateUpDownCounter<long>(
         "orleanslsn.tracker.waiters.pending", "{waiter}", "Waiters currently registered.");
 }

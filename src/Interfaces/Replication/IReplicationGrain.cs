@@ -16,6 +16,8 @@ public interface IReplicationGrain : IGrainWithStringKey
     Task Resume();
 
     /// <summary>Starts delivering batches to <paramref name="observer"/>, beginning with the oldest unconfirmed one.</summary>
+    /// <exception cref="LimitExceededException">The slot already has its cap of subscribers
+    /// (<c>OrleansLsn:Replication:MaxSubscribers</c>, default 10 000). Subscribing the same observer again always works.</exception>
     Task Subscribe(IChangeObserver observer);
 
     /// <summary>Stops delivering to <paramref name="observer"/>; what it has not confirmed no longer holds back acknowledgement.</summary>

@@ -14,6 +14,7 @@ public static class TestSlots
     public const string FailoverAlwaysOn = "cl_failover_always";
     public const string ClientChanges = "cl_client_changes";
     public const string ClientDispose = "cl_client_dispose";
+    public const string Limits = "cl_limits";
 
     /// <summary>The slots of the shared cluster's tests.</summary>
     public static readonly string[] Shared = [Order, Backpressure, Pause, Throwing, Vanishing, Lifetime, AlwaysOn, ClientChanges, ClientDispose];
@@ -21,8 +22,11 @@ public static class TestSlots
     /// <summary>The slots of the failover tests.</summary>
     public static readonly string[] FailoverSlots = [Failover, FailoverAlwaysOn];
 
+    /// <summary>The slots of the limits tests' cluster.</summary>
+    public static readonly string[] LimitsSlots = [Limits];
+
     /// <summary>Every slot a test cluster is configured with (the same list in every cluster, as in production).</summary>
-    public static readonly string[] All = [.. Shared, .. FailoverSlots];
+    public static readonly string[] All = [.. Shared, .. FailoverSlots, .. LimitsSlots];
 
     public static string Table(string slot) => "r_" + slot;
 

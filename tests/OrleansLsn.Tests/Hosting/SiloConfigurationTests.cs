@@ -74,6 +74,25 @@ public sealed class SiloConfigurationTests
     }
 
     [Fact]
+    public void Caps_HaveDocumentedDefaults_AndOutOfRangeValuesAreNamedWithTheirKeys()
+    {
+        OrleansLsnOptions defaults = Bind(Valid());
+        Assert.Equal(1_000_000, defaults.Tracker.MaxPendingWaiters);
+        Assert.Equal(10_000, defaults.Observers.MaxSubscribers);
+        Assert.Equal(10_000, defaults.Replication.MaxSubscribers);
+
+        Dictionary<string, string?> settings = Valid();
+        settings["OrleansLsn:Tracker:MaxPendingWaiters"] = "0";
+        settings["OrleansLsn:Observers:MaxSubscribers"] = "-1";
+        settings["OrleansLsn:Replication:MaxSubscribers"] = "2000000";
+        string[] failures = [.. new OrleansLsnOptionsValidator().Validate(null, Bind(settings)).Failures ?? []];
+        Assert.Contains(failures, f => f.StartsWith("OrleansLsn:Tracker:MaxPendingWaiters must be at least 1", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.StartsWith("OrleansLsn:Observers:MaxSubscribers must be between 1 and 1000000", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.StartsWith("OrleansLsn:Replication:MaxSubscribers must be between 1 and 1000000", StringComparison.Ordinal));
+        Assert.Equal(3, failures.Length);
+    }
+
+    [Fact]
     public async Task SiloWithAWrongConfiguration_RefusesToStart_NamingEveryProblem()
     {
         Dictionary<string, string?> settings = Valid();
