@@ -6,7 +6,8 @@ using System.Text;
 namespace OrleansLsn.PostgresLocal;
 
 /// <summary>
-/// A throw-away PostgreSQL primary (<c>wal_level=logical</c>) and any number of hot standbys (<c>pg_basebackup -R</c>,
+/// A throw-away PostgreSQL primary (<c>wal_level=logical</c>) and any number of hot standbys (<c>pg_basebackup -R</c>, or a
+/// low-level base backup where the binaries have no <c>pg_basebackup</c>; see <see cref="LocalPostgresOptions.StandbyCopy"/>;
 /// one per name in <see cref="LocalPostgresOptions.StandbyNames"/>, e.g. one per region) on free loopback ports, built
 /// from the machine's own binaries in a temporary folder. When this process runs as root the servers run as the
 /// <c>postgres</c> OS user. Nothing is left behind: <see cref="DisposeAsync"/> stops every server and deletes the
@@ -75,7 +76,7 @@ public sealed class LocalPostgresCluster : IAsyncDisposable
     };
 
     /// <summary>
-    /// Starts a primary, then its hot standbys (all at once, each from its own <c>pg_basebackup</c>). Typically 2–4 s
+    /// Starts a primary, then its hot standbys (all at once, each from its own base backup). Typically 2–4 s
     /// for a primary and one or two standbys.
     /// </summary>
     /// <exception cref="ArgumentException">A standby name in <paramref name="options"/> is invalid or repeated; nothing was started.</exception>
@@ -320,23 +321,49 @@ public sealed class LocalPostgresCluster : IAsyncDisposable
         CancellationToken cancellationToken)
     {
         await MakeDirectoryAsync(serverDir, cancellationToken).ConfigureAwait(false);
-        // -R writes this connection's settings into primary_conninfo, application_name included: the primary's
-        // pg_stat_replication then shows each standby under its own name. Names are [a-z0-9_-], safe unquoted.
+        // primary_conninfo carries application_name: the primary's pg_stat_replication then shows each standby under
+        // its own name. Names are [a-z0-9_-], safe unquoted.
         string conninfo = string.Create(
             CultureInfo.InvariantCulture, $"host=127.0.0.1 port={primary.Port} user=postgres application_name={name}");
-        await ProcessRunner.RunAsync(
-            Path.Combine(binDir, "pg_basebackup"),
-            ["-d", conninfo, "-D", Path.Combine(serverDir, "data"), "-R", "-X", "stream", "-c", "fast", "-N"],
-            asPostgresUser: true,
-            ToolTimeout,
-            cancellationToken).ConfigureAwait(false);
-
-        // postgresql.conf came from the primary; appended lines win over its port and socket folder. cluster_name puts
-        // the standby's name in its processes' titles (ps).
+        string dataDir = Path.Combine(serverDir, "data");
+        // cluster_name puts the standby's name in its processes' titles (ps). postgresql.conf came from the primary;
+        // appended lines win over its port and socket folder.
         var settings = new Dictionary<string, string> { ["cluster_name"] = $"'{name}'" };
+        if (UsesPgBaseBackup(options, binDir))
+        {
+            // -R writes primary_conninfo and standby.signal.
+            await ProcessRunner.RunAsync(
+                Path.Combine(binDir, "pg_basebackup"),
+                ["-d", conninfo, "-D", dataDir, "-R", "-X", "stream", "-c", "fast", "-N"],
+                asPostgresUser: true,
+                ToolTimeout,
+                cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            await LowLevelBaseBackup.TakeAsync(primary, dataDir, $"orleanslsn {name}", ToolTimeout, cancellationToken).ConfigureAwait(false);
+            await File.WriteAllTextAsync(Path.Combine(dataDir, "standby.signal"), "", cancellationToken).ConfigureAwait(false);
+            if (ProcessRunner.RunningAsRoot)
+            {
+                await ProcessRunner.RunAsync(
+                    "chown", [$"{ProcessRunner.PostgresOsUser}:", Path.Combine(dataDir, "standby.signal")], asPostgresUser: false, ToolTimeout, cancellationToken)
+                    .ConfigureAwait(false);
+            }
+
+            settings["primary_conninfo"] = $"'{conninfo}'";
+        }
+
         return await StartOnFreePortAsync(name, binDir, serverDir, settings, options.StartTimeout, cancellationToken)
             .ConfigureAwait(false);
     }
+
+    /// <summary>Whether standbys are made with <c>pg_basebackup</c> (else with <see cref="LowLevelBaseBackup"/>).</summary>
+    internal static bool UsesPgBaseBackup(LocalPostgresOptions options, string binDir) => options.StandbyCopy switch
+    {
+        StandbyCopyMethod.PgBaseBackup => true,
+        StandbyCopyMethod.LowLevelBackup => false,
+        _ => PostgresBinaries.HasTool(binDir, "pg_basebackup"),
+    };
 
     private static async Task<LocalPostgresServer> StartOnFreePortAsync(
         string name,

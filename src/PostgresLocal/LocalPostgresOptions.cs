@@ -12,8 +12,17 @@ public sealed class LocalPostgresOptions
     /// </summary>
     public string RootDirectory { get; set; } = Path.Combine(Path.GetTempPath(), "orleanslsn-pg");
 
-    /// <summary>Folder with <c>initdb</c>, <c>pg_ctl</c> and <c>pg_basebackup</c>; default: <see cref="PostgresBinaries.FindBinDirectory"/>.</summary>
+    /// <summary>
+    /// Folder with <c>initdb</c>, <c>pg_ctl</c> and <c>postgres</c>; default: <see cref="PostgresBinaries.FindBinDirectory()"/>
+    /// (which honours <c>ORLEANSLSN_PG_BIN</c> and <c>ORLEANSLSN_PG_VERSION</c>).
+    /// </summary>
     public string? BinDirectory { get; set; }
+
+    /// <summary>
+    /// How standbys are copied from the primary. Default <see cref="StandbyCopyMethod.Auto"/>: <c>pg_basebackup</c> where
+    /// the binaries have it, else a low-level base backup over SQL.
+    /// </summary>
+    public StandbyCopyMethod StandbyCopy { get; set; } = StandbyCopyMethod.Auto;
 
     /// <summary>
     /// Whether to create the hot standbys named in <see cref="StandbyNames"/>. Default <see langword="true"/>;
@@ -37,7 +46,7 @@ public sealed class LocalPostgresOptions
     public IList<string> StandbyNames { get; set; } = [DefaultStandbyName];
 
     /// <summary>
-    /// Extra server settings for the primary (and, through <c>pg_basebackup</c>, the standbys), e.g.
+    /// Extra server settings for the primary (and, through the base backup, the standbys), e.g.
     /// <c>["wal_sender_timeout"] = "2s"</c>. They are appended after the defaults, so they win.
     /// </summary>
     public IDictionary<string, string> Settings { get; } = new Dictionary<string, string>(StringComparer.Ordinal);

@@ -47,6 +47,12 @@ public sealed class PostgresFixture : IAsyncLifetime
     /// <summary>The cluster the fixture started; <see langword="null"/> when the tests run against existing servers.</summary>
     public ITestPostgresCluster? Cluster => _cluster;
 
+    /// <summary>The primary's <c>server_version_num</c> (e.g. 170010), read at start.</summary>
+    public int ServerVersionNum { get; private set; }
+
+    /// <summary>The primary's major version (e.g. 17).</summary>
+    public int ServerMajorVersion => ServerVersionNum / 10000;
+
     /// <summary>The run's backend and why it was chosen.</summary>
     public TestBackendChoice Backend { get; private set; } = null!;
 
@@ -148,6 +154,11 @@ public sealed class PostgresFixture : IAsyncLifetime
         {
             throw new InvalidOperationException($"The primary must run with wal_level=logical; it has {walLevel}.");
         }
+
+        ServerVersionNum = int.Parse(await ScalarOnPrimaryAsync<string>("show server_version_num", CancellationToken.None), System.Globalization.CultureInfo.InvariantCulture);
+        string version = await ScalarOnPrimaryAsync<string>("show server_version", CancellationToken.None);
+        // Names the version in every run's output (the CI matrix runs the suite's core on several).
+        TestContext.Current.SendDiagnosticMessage($"PostgresFixture: PostgreSQL {version} (server_version_num {ServerVersionNum})");
 
         foreach ((string which, string connectionString) in new[] { ("standby", StandbyConnectionString), ("second standby", Standby2ConnectionString) })
         {

@@ -45,7 +45,7 @@ public sealed class ReplicationScenario : IAsyncDisposable
         return scenario;
     }
 
-    public ReplicationPump StartPump(Action<ReplicationPumpOptions>? configure = null, bool start = true)
+    public ReplicationPump StartPump(Action<ReplicationPumpOptions>? configure = null, bool start = true, Microsoft.Extensions.Logging.ILogger<ReplicationPump>? logger = null)
     {
         var options = new ReplicationPumpOptions
         {
@@ -60,7 +60,7 @@ public sealed class ReplicationScenario : IAsyncDisposable
         };
         options.PublicationTables.Add(Table);
         configure?.Invoke(options);
-        var pump = new ReplicationPump(options);
+        var pump = new ReplicationPump(options, logger);
         _pumps.Add(pump);
         if (start)
         {
