@@ -32,7 +32,8 @@ public static class OrleansLsnClientBuilderExtensions
     /// Configures the client from the <c>OrleansLsn</c> section of <paramref name="configuration"/> (appsettings.json,
     /// <c>OrleansLsn__*</c> environment variables, command line): <c>ClusterId</c> and <c>ServiceId</c> (default
     /// <c>orleanslsn</c>), membership in PostgreSQL at <c>MembershipConnectionString</c> (else
-    /// <c>PrimaryConnectionString</c>), <c>Client:GatewayListRefreshPeriod</c> (5 s), <c>Client:ResponseTimeout</c>
+    /// <c>PrimaryConnectionString</c>; either may instead come from a file, <c>MembershipConnectionStringFile</c> or
+    /// <c>PrimaryConnectionStringFile</c>, read once when the options are built), <c>Client:GatewayListRefreshPeriod</c> (5 s), <c>Client:ResponseTimeout</c>
     /// (30 s), and <c>CancelRequestOnTimeout</c>. The options are validated when the host starts: with any problem it
     /// does not start, and the <see cref="OptionsValidationException"/> names every problem by its key, never a
     /// connection string's value. Calling it again (with any overload) changes nothing.
@@ -81,6 +82,11 @@ public static class OrleansLsnClientBuilderExtensions
         services.AddSingleton<Marker>();
         services.AddOptions<OrleansLsnClientOptions>().Configure(configure).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<OrleansLsnClientOptions>, OrleansLsnClientOptionsValidator>());
+
+        // The ...File keys are read once, when the options are built; one instance both reads and reports.
+        services.AddSingleton<OrleansLsnClientSecretFiles>();
+        services.AddSingleton<IPostConfigureOptions<OrleansLsnClientOptions>>(sp => sp.GetRequiredService<OrleansLsnClientSecretFiles>());
+        services.AddSingleton<IValidateOptions<OrleansLsnClientOptions>>(sp => sp.GetRequiredService<OrleansLsnClientSecretFiles>());
 
         // Orleans' ADO.NET providers do not consult DbProviderFactories: they load the assembly named "Npgsql" and read
         // NpgsqlFactory.Instance themselves, so no RegisterFactory is needed (this assembly references Npgsql, so it is

@@ -25,8 +25,21 @@ public sealed class OrleansLsnClientOptions
     /// </summary>
     public string MembershipConnectionString { get; set; } = "";
 
+    /// <summary>
+    /// A file whose content (without its trailing newline) is <see cref="MembershipConnectionString"/>, as container
+    /// secrets provide it (<c>/run/secrets/...</c>). Read once when the options are built; not together with
+    /// <see cref="MembershipConnectionString"/>. A missing, unreadable or empty file stops the client, named by this key.
+    /// </summary>
+    public string? MembershipConnectionStringFile { get; set; }
+
     /// <summary>The primary; membership lives there unless <see cref="MembershipConnectionString"/> is set. Never logged.</summary>
     public string PrimaryConnectionString { get; set; } = "";
+
+    /// <summary>
+    /// A file whose content is <see cref="PrimaryConnectionString"/>; the same rules as
+    /// <see cref="MembershipConnectionStringFile"/>.
+    /// </summary>
+    public string? PrimaryConnectionStringFile { get; set; }
 
     /// <summary>Gateway discovery and call timeouts of the client (keys <c>OrleansLsn:Client:*</c>).</summary>
     public ClientConnectionOptions Client { get; set; } = new();

@@ -33,7 +33,7 @@ public sealed class OrleansLsnClientOptionsValidator : IValidateOptions<OrleansL
         }
         else
         {
-            failures.Add($"{Prefix}{nameof(options.MembershipConnectionString)} is required (or {Prefix}{nameof(options.PrimaryConnectionString)}, which it falls back to).");
+            failures.Add($"{Prefix}{nameof(options.MembershipConnectionString)} is required (or {Prefix}{nameof(options.PrimaryConnectionString)}, which it falls back to; either may be given as a file with its ...File key).");
         }
 
         ClientConnectionOptions client = options.Client ?? new ClientConnectionOptions();

@@ -37,11 +37,8 @@ public sealed class ClusterCertificates : IDisposable
             RequireFile(failures, keyPrefix + "KeyPath", options.KeyPath);
         }
 
-        if (!string.IsNullOrEmpty(options.PasswordFile))
-        {
-            RequireFile(failures, keyPrefix + "PasswordFile", options.PasswordFile);
-        }
-
+        // Password and PasswordFile together is a mistake to report, not a precedence to guess.
+        string? password = SecretFile.Resolve(keyPrefix + "Password", options.Password, options.PasswordFile, failures);
         if (failures.Count > before)
         {
             return null;
@@ -50,7 +47,7 @@ public sealed class ClusterCertificates : IDisposable
         X509Certificate2? certificate = null;
         try
         {
-            certificate = LoadCertificate(options);
+            certificate = LoadCertificate(options, password);
             if (!certificate.HasPrivateKey)
             {
                 failures.Add($"{keyPrefix}CertificatePath: the certificate has no private key (give {keyPrefix}KeyPath for a PEM certificate).");
@@ -115,7 +112,7 @@ public sealed class ClusterCertificates : IDisposable
         Authority.Dispose();
     }
 
-    private static X509Certificate2 LoadCertificate(ClusterTlsOptions options)
+    private static X509Certificate2 LoadCertificate(ClusterTlsOptions options, string? password)
     {
         if (!string.IsNullOrEmpty(options.KeyPath))
         {
@@ -124,9 +121,6 @@ public sealed class ClusterCertificates : IDisposable
             return X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
         }
 
-        string? password = !string.IsNullOrEmpty(options.PasswordFile)
-            ? File.ReadAllText(options.PasswordFile).TrimEnd('\r', '\n')
-            : options.Password;
         return X509CertificateLoader.LoadPkcs12FromFile(options.CertificatePath!, password);
     }
 

@@ -22,10 +22,13 @@ public sealed class ClusterTlsOptions
     /// <summary>The PEM private key of <see cref="CertificatePath"/>; leave empty for a PFX.</summary>
     public string? KeyPath { get; set; }
 
-    /// <summary>The PFX password (prefer <see cref="PasswordFile"/>). Never logged.</summary>
+    /// <summary>The PFX password (prefer <see cref="PasswordFile"/>; not together with it). Never logged.</summary>
     public string? Password { get; set; }
 
-    /// <summary>A file holding the PFX password (as container secrets provide it).</summary>
+    /// <summary>
+    /// A file holding the PFX password (as container secrets provide it; its trailing newline is not part of it). Not
+    /// together with <see cref="Password"/>: both set is a configuration error.
+    /// </summary>
     public string? PasswordFile { get; set; }
 
     /// <summary>The cluster's CA certificate (PEM or DER): the only root a peer's certificate may chain to.</summary>

@@ -19,15 +19,29 @@ public sealed class OrleansLsnOptions
     public string Region { get; set; } = "";
 
     /// <summary>
-    /// The primary: replication slots are streamed from it. Never logged. Required.
+    /// The primary: replication slots are streamed from it. Never logged. Required (or
+    /// <see cref="PrimaryConnectionStringFile"/>).
     /// </summary>
     public string PrimaryConnectionString { get; set; } = "";
 
     /// <summary>
+    /// A file whose content (without its trailing newline) is <see cref="PrimaryConnectionString"/>, as container secrets
+    /// provide it (<c>/run/secrets/...</c>). Read once when the options are built; not together with
+    /// <see cref="PrimaryConnectionString"/>. A missing, unreadable or empty file stops the silo, named by this key.
+    /// </summary>
+    public string? PrimaryConnectionStringFile { get; set; }
+
+    /// <summary>
     /// This region's replica, watched by this region's tracker when it runs on this silo. The primary itself is allowed
-    /// (every LSN then counts as replicated). Never logged. Required.
+    /// (every LSN then counts as replicated). Never logged. Required (or <see cref="ReplicaConnectionStringFile"/>).
     /// </summary>
     public string ReplicaConnectionString { get; set; } = "";
+
+    /// <summary>
+    /// A file whose content is <see cref="ReplicaConnectionString"/>; the same rules as
+    /// <see cref="PrimaryConnectionStringFile"/>.
+    /// </summary>
+    public string? ReplicaConnectionStringFile { get; set; }
 
     /// <summary>
     /// Tuning of the tracker engine (poll intervals, timeouts, backoff); see <see cref="LsnTrackerOptions"/>. Its

@@ -90,7 +90,7 @@ public sealed class OrleansLsnOptionsValidator : IValidateOptions<OrleansLsnOpti
     {
         if (string.IsNullOrWhiteSpace(value))
         {
-            failures.Add($"{Prefix}{key} is required.");
+            failures.Add($"{Prefix}{key} is required (or {Prefix}{key}File, a file holding it).");
             return;
         }
 

@@ -16,7 +16,8 @@ public static class OrleansLsnSiloBuilderExtensions
     /// Adds OrleansLsn to the silo with its options bound from the <c>OrleansLsn</c> section of
     /// <paramref name="configuration"/> (appsettings.json, <c>OrleansLsn__*</c> environment variables, command line).
     /// The options are validated when the silo starts: with any problem it does not start, and the exception lists every
-    /// problem with its key. Calling it again changes nothing.
+    /// problem with its key. Connection strings may come from files (<c>PrimaryConnectionStringFile</c>,
+    /// <c>ReplicaConnectionStringFile</c>), read once when the options are built. Calling it again changes nothing.
     /// </summary>
     public static ISiloBuilder AddOrleansLsn(this ISiloBuilder builder, IConfiguration configuration)
     {
@@ -44,6 +45,11 @@ public static class OrleansLsnSiloBuilderExtensions
         services.AddSingleton<Marker>();
         services.AddOptions<OrleansLsnOptions>().Configure(configure).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<OrleansLsnOptions>, OrleansLsnOptionsValidator>());
+
+        // The ...File keys are read once, when the options are built; one instance both reads and reports.
+        services.AddSingleton<OrleansLsnSecretFiles>();
+        services.AddSingleton<IPostConfigureOptions<OrleansLsnOptions>>(sp => sp.GetRequiredService<OrleansLsnSecretFiles>());
+        services.AddSingleton<IValidateOptions<OrleansLsnOptions>>(sp => sp.GetRequiredService<OrleansLsnSecretFiles>());
 
         // The region goes into silo metadata, which Orleans reads when the silo is built; take it from the same source.
         var probe = new OrleansLsnOptions();

@@ -17,6 +17,12 @@ public sealed class SiloHostOptions
     /// <summary>Where membership lives (its tables are created if missing); default: the primary. Never logged.</summary>
     public string? MembershipConnectionString { get; set; }
 
+    /// <summary>
+    /// A file whose content (without its trailing newline) is <see cref="MembershipConnectionString"/>, as container
+    /// secrets provide it. Read once at start; not together with <see cref="MembershipConnectionString"/>.
+    /// </summary>
+    public string? MembershipConnectionStringFile { get; set; }
+
     /// <summary>Silo-to-silo TCP port. Default 11111.</summary>
     public int SiloPort { get; set; } = 11111;
 

@@ -72,6 +72,7 @@ public static partial class SiloProgram
         section.Bind(lsnOptions);
 
         var failures = new List<string>();
+        ResolveSecretFiles(hostOptions, lsnOptions, failures);
         AddFailures(failures, new OrleansLsnOptionsValidator().Validate(null, lsnOptions));
         AddFailures(failures, new SiloHostOptionsValidator().Validate(null, hostOptions));
         ClusterCertificates? certificates = hostOptions.Tls.Mode == ClusterTlsMode.Required
@@ -239,6 +240,17 @@ public static partial class SiloProgram
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
             }
         }
+    }
+
+    /// <summary>
+    /// Reads the connection strings given as files (<c>…ConnectionStringFile</c>) before anything validates or uses them.
+    /// The grains' options pipeline reads its own keys again when Orleans builds them, from the same files.
+    /// </summary>
+    private static void ResolveSecretFiles(SiloHostOptions host, OrleansLsnOptions lsn, List<string> failures)
+    {
+        OrleansLsnSecretFiles.Resolve(lsn, failures);
+        host.MembershipConnectionString = SecretFile.Resolve(
+            OrleansLsnOptions.SectionName + ":" + nameof(host.MembershipConnectionString), host.MembershipConnectionString, host.MembershipConnectionStringFile, failures);
     }
 
     private static void AddFailures(List<string> failures, ValidateOptionsResult result)

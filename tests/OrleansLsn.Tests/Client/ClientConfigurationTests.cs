@@ -139,7 +139,8 @@ public sealed class ClientConfigurationTests(PostgresFixture postgres)
         builder.UseOrleansLsnClient(c => configured++).UseOrleansLsnClient(c => c.UseOrleansLsnClient(o => o.ClusterId = "ignored"));
         builder.UseOrleansClient(c => c.UseOrleansLsnClient());
         Assert.Equal(1, configured);
-        Assert.Single(builder.Services, d => d.ServiceType == typeof(IValidateOptions<OrleansLsnClientOptions>));
+        Assert.Single(builder.Services, d => d.ImplementationType == typeof(OrleansLsnClientOptionsValidator));
+        Assert.Single(builder.Services, d => d.ServiceType == typeof(OrleansLsnClientSecretFiles));
         Assert.Single(builder.Services, d => d.ServiceType == typeof(IGatewayListProvider));
         using IHost host = builder.Build();
         Assert.Equal("orleanslsn", host.Services.GetRequiredService<IOptions<ClusterOptions>>().Value.ClusterId);
@@ -219,6 +220,93 @@ public sealed class ClientConfigurationTests(PostgresFixture postgres)
             Directory.Delete(folder, recursive: true);
             Directory.Delete(other, recursive: true);
         }
+    }
+
+    [Fact]
+    public void ConnectionStringFiles_AreReadOnce_WithoutTheirTrailingNewline()
+    {
+        using var secrets = new SecretFolder();
+        Dictionary<string, string?> settings = SiloSection();
+        settings.Remove("OrleansLsn:PrimaryConnectionString");
+        settings["OrleansLsn:PrimaryConnectionStringFile"] = secrets.Write("primary", Primary + "\n");
+        settings["OrleansLsn:MembershipConnectionStringFile"] = secrets.Write("membership", Membership + "\r\n");
+        using IHost host = BuildHost(settings);
+
+        OrleansLsnClientOptions options = host.Services.GetRequiredService<IOptions<OrleansLsnClientOptions>>().Value;
+        Assert.Equal(Primary, options.PrimaryConnectionString);
+        Assert.Equal(Membership, options.MembershipConnectionString);
+        Assert.Equal(Membership, host.Services.GetRequiredService<IOptions<AdoNetClusteringClientOptions>>().Value.ConnectionString);
+
+        // Read once, when the options were built: a changed file changes nothing afterwards.
+        File.WriteAllText(settings["OrleansLsn:MembershipConnectionStringFile"]!, "Host=changed");
+        Assert.Equal(Membership, host.Services.GetRequiredService<IOptions<AdoNetClusteringClientOptions>>().Value.ConnectionString);
+    }
+
+    [Fact]
+    public void MembershipFromAFile_FallsBackToThePrimaryFromAFile()
+    {
+        using var secrets = new SecretFolder();
+        Dictionary<string, string?> settings = SiloSection();
+        settings.Remove("OrleansLsn:PrimaryConnectionString");
+        settings["OrleansLsn:PrimaryConnectionStringFile"] = secrets.Write("primary", Primary);
+        using IHost host = BuildHost(settings);
+        Assert.Equal(Primary, host.Services.GetRequiredService<IOptions<AdoNetClusteringClientOptions>>().Value.ConnectionString);
+    }
+
+    [Fact]
+    public async Task ConnectionStringFiles_BothSetMissingOrEmpty_StopTheClient_NamingKeyAndPath_NeverTheSecret()
+    {
+        using var secrets = new SecretFolder();
+        string missing = Path.Combine(secrets.Path, "no-such-file");
+        Dictionary<string, string?> settings = SiloSection();
+        settings["OrleansLsn:PrimaryConnectionStringFile"] = secrets.Write("primary", Primary);
+        settings["OrleansLsn:MembershipConnectionStringFile"] = missing;
+        using IHost host = BuildHost(settings);
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync(Ct));
+        Assert.Contains("OrleansLsn:PrimaryConnectionString and OrleansLsn:PrimaryConnectionStringFile are both set; set only one of them.", error.Failures);
+        Assert.Contains($"OrleansLsn:MembershipConnectionStringFile: file '{missing}' does not exist.", error.Failures);
+        Assert.DoesNotContain(Password, error.Message, StringComparison.Ordinal);
+
+        settings.Remove("OrleansLsn:PrimaryConnectionString");
+        settings["OrleansLsn:PrimaryConnectionStringFile"] = secrets.Write("empty", "\n");
+        settings["OrleansLsn:MembershipConnectionStringFile"] = secrets.Path;
+        using IHost empty = BuildHost(settings);
+        var emptyError = await Assert.ThrowsAsync<OptionsValidationException>(() => empty.StartAsync(Ct));
+        Assert.Contains($"OrleansLsn:PrimaryConnectionStringFile: file '{secrets.Path}/empty' is empty.", emptyError.Failures);
+        Assert.Contains(emptyError.Failures, f => f.StartsWith($"OrleansLsn:MembershipConnectionStringFile: file '{secrets.Path}' cannot be read", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void TlsPasswordAndPasswordFile_BothSet_IsAnError_AndAPasswordFileAloneLoadsThePfx()
+    {
+        using var secrets = new SecretFolder();
+        const string PfxPassword = "pfx-Pa55word-client";
+        using OrleansLsn.Silo.Local.DevCertificates certificates = OrleansLsn.Silo.Local.DevCertificates.Create(Path.Combine(secrets.Path, "certs"), "client");
+        certificates.ExportPfx("client", PfxPassword);
+        var tls = new ClusterTlsOptions
+        {
+            CertificatePath = certificates.PfxPath("client"),
+            CaCertificatePath = certificates.CaCertificatePath,
+            Password = PfxPassword,
+            PasswordFile = secrets.Write("pfx.password", PfxPassword + "\n"),
+        };
+
+        var failures = new List<string>();
+        Assert.Null(ClusterCertificates.TryLoad(tls, "OrleansLsn:Tls:", failures));
+        Assert.Equal("OrleansLsn:Tls:Password and OrleansLsn:Tls:PasswordFile are both set; set only one of them.", Assert.Single(failures));
+
+        tls.Password = null;
+        failures.Clear();
+        using (ClusterCertificates? loaded = ClusterCertificates.TryLoad(tls, "OrleansLsn:Tls:", failures))
+        {
+            Assert.Empty(failures);
+            Assert.True(loaded!.Certificate.HasPrivateKey);
+        }
+
+        tls.PasswordFile = secrets.Write("empty.password", "");
+        Assert.Null(ClusterCertificates.TryLoad(tls, "OrleansLsn:Tls:", failures));
+        Assert.Equal($"OrleansLsn:Tls:PasswordFile: file '{tls.PasswordFile}' is empty.", Assert.Single(failures));
+        Assert.DoesNotContain(failures, f => f.Contains(PfxPassword, StringComparison.Ordinal));
     }
 
     [Fact]

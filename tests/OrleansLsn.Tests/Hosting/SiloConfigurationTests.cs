@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using OrleansLsn.Hosting;
+using OrleansLsn.Tests.Infrastructure;
 using Xunit;
 
 namespace OrleansLsn.Tests.Hosting;
@@ -106,12 +107,76 @@ public sealed class SiloConfigurationTests
     }
 
     [Fact]
+    public void ConnectionStringFiles_AreReadIntoTheOptions_WithoutTheirTrailingNewline()
+    {
+        using var secrets = new SecretFolder();
+        Dictionary<string, string?> settings = Valid();
+        string primary = settings["OrleansLsn:PrimaryConnectionString"]!;
+        string replica = settings["OrleansLsn:ReplicaConnectionString"]!;
+        settings.Remove("OrleansLsn:PrimaryConnectionString");
+        settings.Remove("OrleansLsn:ReplicaConnectionString");
+        settings["OrleansLsn:PrimaryConnectionStringFile"] = secrets.Write("primary", primary + "\n");
+        settings["OrleansLsn:ReplicaConnectionStringFile"] = secrets.Write("replica", replica + "\r\n");
+        using IHost host = BuildSilo(settings);
+
+        OrleansLsnOptions options = host.Services.GetRequiredService<IOptions<OrleansLsnOptions>>().Value;
+        Assert.Equal(primary, options.PrimaryConnectionString);
+        Assert.Equal(replica, options.ReplicaConnectionString);
+
+        // By hand (as the silo executable binds its section): the same result through the same rules.
+        OrleansLsnOptions bound = Bind(settings);
+        var failures = new List<string>();
+        OrleansLsnSecretFiles.Resolve(bound, failures);
+        Assert.Empty(failures);
+        Assert.Equal(primary, bound.PrimaryConnectionString);
+        Assert.True(new OrleansLsnOptionsValidator().Validate(null, bound).Succeeded);
+    }
+
+    [Fact]
+    public async Task ConnectionStringAndItsFile_BothSet_StopsTheSilo_NamingBothKeys_NeverTheSecret()
+    {
+        using var secrets = new SecretFolder();
+        Dictionary<string, string?> settings = Valid();
+        settings["OrleansLsn:PrimaryConnectionStringFile"] = secrets.Write("primary", $"Host=10.1.1.1;Password={Password}-file");
+        using IHost host = BuildSilo(settings);
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync(TestContext.Current.CancellationToken));
+        Assert.Equal(
+            "OrleansLsn:PrimaryConnectionString and OrleansLsn:PrimaryConnectionStringFile are both set; set only one of them.",
+            Assert.Single(error.Failures));
+        Assert.DoesNotContain(Password, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task MissingUnreadableOrEmptyFile_StopsTheSilo_NamingTheKeyAndThePath()
+    {
+        using var secrets = new SecretFolder();
+        string missing = Path.Combine(secrets.Path, "no-such-file");
+        string empty = secrets.Write("empty", "\r\n");
+        Dictionary<string, string?> settings = Valid();
+        settings.Remove("OrleansLsn:PrimaryConnectionString");
+        settings.Remove("OrleansLsn:ReplicaConnectionString");
+        settings["OrleansLsn:PrimaryConnectionStringFile"] = missing;
+        settings["OrleansLsn:ReplicaConnectionStringFile"] = empty;
+        using IHost host = BuildSilo(settings);
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync(TestContext.Current.CancellationToken));
+        Assert.Contains($"OrleansLsn:PrimaryConnectionStringFile: file '{missing}' does not exist.", error.Failures);
+        Assert.Contains($"OrleansLsn:ReplicaConnectionStringFile: file '{empty}' is empty.", error.Failures);
+
+        // A folder where a file should be (as root, permissions alone would not stop the read).
+        settings["OrleansLsn:ReplicaConnectionStringFile"] = secrets.Path;
+        var failures = new List<string>();
+        OrleansLsnSecretFiles.Resolve(Bind(settings), failures);
+        Assert.Contains(failures, f => f.StartsWith($"OrleansLsn:ReplicaConnectionStringFile: file '{secrets.Path}' cannot be read (", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void AddOrleansLsn_Twice_RegistersOnce()
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Configuration.AddInMemoryCollection(Valid());
         builder.UseOrleans(silo => silo.UseLocalhostClustering(FreePort(), FreePort()).AddOrleansLsn(builder.Configuration).AddOrleansLsn(builder.Configuration));
-        Assert.Single(builder.Services, d => d.ServiceType == typeof(IValidateOptions<OrleansLsnOptions>));
+        Assert.Single(builder.Services, d => d.ImplementationType == typeof(OrleansLsnOptionsValidator));
+        Assert.Single(builder.Services, d => d.ServiceType == typeof(OrleansLsnSecretFiles));
         Assert.Single(builder.Services, d => d.ServiceType == typeof(SiloEngines));
     }
 
