@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography;
 using System.Text;
 
 namespace OrleansLsn.PostgresLocal;
@@ -24,7 +25,13 @@ public sealed class LocalPostgresCluster : IAsyncDisposable
     /// <summary>The primary's name and folder (<c>&lt;cluster folder&gt;/primary</c>); no standby may use it.</summary>
     internal const string PrimaryName = "primary";
 
+    /// <summary>The password file given to <c>initdb</c>, in the primary's folder (the data folder's parent).</summary>
+    internal const string PasswordFileName = "pwfile";
+
     private static readonly TimeSpan ToolTimeout = TimeSpan.FromSeconds(120);
+
+    // Letters and digits only: safe unquoted in a conninfo string, in postgresql.conf and in a connection string.
+    private const string PasswordCharacters = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
     private readonly Reaper _reaper;
     private int _disposed;
@@ -96,11 +103,13 @@ public sealed class LocalPostgresCluster : IAsyncDisposable
         // The reaper stops whatever server folder it finds at the time, so it covers standbys created after it started.
         Reaper reaper = Reaper.Start(dir, pgCtl);
 
+        // One password per cluster, only in this process's memory, the password file and the servers' own configuration.
+        string? password = options.PasswordAuthentication ? RandomNumberGenerator.GetString(PasswordCharacters, 32) : null;
         try
         {
-            LocalPostgresServer primary = await CreatePrimaryAsync(options, binDir, Path.Combine(dir, PrimaryName), cancellationToken)
+            LocalPostgresServer primary = await CreatePrimaryAsync(options, binDir, Path.Combine(dir, PrimaryName), password, cancellationToken)
                 .ConfigureAwait(false);
-            LocalPostgresServer[] standbys = await CreateStandbysAsync(options, binDir, primary, dir, standbyNames, cancellationToken)
+            LocalPostgresServer[] standbys = await CreateStandbysAsync(options, binDir, primary, dir, standbyNames, password, cancellationToken)
                 .ConfigureAwait(false);
             return new LocalPostgresCluster(dir, primary, standbys, reaper);
         }
@@ -259,13 +268,22 @@ public sealed class LocalPostgresCluster : IAsyncDisposable
     }
 
     private static async Task<LocalPostgresServer> CreatePrimaryAsync(
-        LocalPostgresOptions options, string binDir, string serverDir, CancellationToken cancellationToken)
+        LocalPostgresOptions options, string binDir, string serverDir, string? password, CancellationToken cancellationToken)
     {
         await MakeDirectoryAsync(serverDir, cancellationToken).ConfigureAwait(false);
         string dataDir = Path.Combine(serverDir, "data");
+        string[] authentication = ["-A", "trust"];
+        if (password is not null)
+        {
+            string passwordFile = Path.Combine(serverDir, PasswordFileName);
+            await WritePrivateFileAsync(passwordFile, password + "\n", cancellationToken).ConfigureAwait(false);
+            // The Unix socket lives in the cluster's private folder (mode 700): only the servers' OS user reaches it.
+            authentication = ["--auth-local=trust", "--auth-host=scram-sha-256", "--pwfile=" + passwordFile];
+        }
+
         await ProcessRunner.RunAsync(
             Path.Combine(binDir, "initdb"),
-            ["-D", dataDir, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C", "-N"],
+            ["-D", dataDir, .. authentication, "-U", "postgres", "-E", "UTF8", "--locale=C", "-N"],
             asPostgresUser: true,
             ToolTimeout,
             cancellationToken).ConfigureAwait(false);
@@ -276,7 +294,29 @@ public sealed class LocalPostgresCluster : IAsyncDisposable
             settings[key] = value;
         }
 
-        return await StartOnFreePortAsync(PrimaryName, binDir, serverDir, settings, options.StartTimeout, cancellationToken).ConfigureAwait(false);
+        return await StartOnFreePortAsync(PrimaryName, binDir, serverDir, settings, options.StartTimeout, password, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Writes a file only its owner reads (mode 600), owned by the servers' OS user when this process is root.</summary>
+    private static async Task WritePrivateFileAsync(string path, string content, CancellationToken cancellationToken)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            throw new PlatformNotSupportedException("Local PostgreSQL clusters are supported on Linux and macOS.");
+        }
+
+        var mode = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite };
+        await using (var stream = new FileStream(path, mode))
+        await using (var writer = new StreamWriter(stream))
+        {
+            await writer.WriteAsync(content.AsMemory(), cancellationToken).ConfigureAwait(false);
+        }
+
+        if (ProcessRunner.RunningAsRoot)
+        {
+            await ProcessRunner.RunAsync("chown", [$"{ProcessRunner.PostgresOsUser}:", path], asPostgresUser: false, ToolTimeout, cancellationToken)
+                .ConfigureAwait(false);
+        }
     }
 
     /// <summary>
@@ -289,6 +329,7 @@ public sealed class LocalPostgresCluster : IAsyncDisposable
         LocalPostgresServer primary,
         string clusterDir,
         IReadOnlyList<string> names,
+        string? password,
         CancellationToken cancellationToken)
     {
         using var firstFailure = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -301,7 +342,7 @@ public sealed class LocalPostgresCluster : IAsyncDisposable
         {
             try
             {
-                return await CreateStandbyAsync(options, binDir, primary, name, Path.Combine(clusterDir, name), firstFailure.Token)
+                return await CreateStandbyAsync(options, binDir, primary, name, Path.Combine(clusterDir, name), password, firstFailure.Token)
                     .ConfigureAwait(false);
             }
             catch
@@ -318,6 +359,7 @@ public sealed class LocalPostgresCluster : IAsyncDisposable
         LocalPostgresServer primary,
         string name,
         string serverDir,
+        string? password,
         CancellationToken cancellationToken)
     {
         await MakeDirectoryAsync(serverDir, cancellationToken).ConfigureAwait(false);
@@ -331,13 +373,15 @@ public sealed class LocalPostgresCluster : IAsyncDisposable
         var settings = new Dictionary<string, string> { ["cluster_name"] = $"'{name}'" };
         if (UsesPgBaseBackup(options, binDir))
         {
-            // -R writes primary_conninfo and standby.signal.
+            // -R writes primary_conninfo (with the password it connected with, from PGPASSWORD: never on the command
+            // line) and standby.signal.
             await ProcessRunner.RunAsync(
                 Path.Combine(binDir, "pg_basebackup"),
                 ["-d", conninfo, "-D", dataDir, "-R", "-X", "stream", "-c", "fast", "-N"],
                 asPostgresUser: true,
                 ToolTimeout,
-                cancellationToken).ConfigureAwait(false);
+                cancellationToken,
+                password is null ? null : new Dictionary<string, string> { ["PGPASSWORD"] = password }).ConfigureAwait(false);
         }
         else
         {
@@ -350,10 +394,10 @@ public sealed class LocalPostgresCluster : IAsyncDisposable
                     .ConfigureAwait(false);
             }
 
-            settings["primary_conninfo"] = $"'{conninfo}'";
+            settings["primary_conninfo"] = password is null ? $"'{conninfo}'" : $"'{conninfo} password={password}'";
         }
 
-        return await StartOnFreePortAsync(name, binDir, serverDir, settings, options.StartTimeout, cancellationToken)
+        return await StartOnFreePortAsync(name, binDir, serverDir, settings, options.StartTimeout, password, cancellationToken)
             .ConfigureAwait(false);
     }
 
@@ -371,6 +415,7 @@ public sealed class LocalPostgresCluster : IAsyncDisposable
         string serverDir,
         Dictionary<string, string> settings,
         TimeSpan timeout,
+        string? password,
         CancellationToken cancellationToken)
     {
         string confPath = Path.Combine(serverDir, "data", "postgresql.conf");
@@ -388,7 +433,7 @@ public sealed class LocalPostgresCluster : IAsyncDisposable
             conf.Append(CultureInfo.InvariantCulture, $"unix_socket_directories = '{serverDir}'\n");
             await File.WriteAllTextAsync(confPath, conf.ToString(), cancellationToken).ConfigureAwait(false);
 
-            var server = new LocalPostgresServer(name, binDir, serverDir, port, timeout);
+            var server = new LocalPostgresServer(name, binDir, serverDir, port, timeout, password);
             try
             {
                 await server.StartAsync(cancellationToken).ConfigureAwait(false);

@@ -54,6 +54,17 @@ public sealed class LocalPostgresOptions
     /// <summary>How long one start or stop of a server may take. Default 60 s.</summary>
     public TimeSpan StartTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// Whether TCP connections need a password. Default <see langword="false"/>: every connection is trusted, as a
+    /// throw-away test server may be. When <see langword="true"/>, each cluster gets its own random password for the
+    /// <c>postgres</c> superuser (given to <c>initdb</c> through a password file, mode 600, in the primary's folder and
+    /// removed with the cluster) and <c>scram-sha-256</c> for every TCP connection, replication included; only the
+    /// servers' Unix sockets, inside the cluster's private folder, stay trusted. The password is in every
+    /// <see cref="LocalPostgresServer.ConnectionString"/> and in the standbys' <c>primary_conninfo</c>, and never on a
+    /// command line.
+    /// </summary>
+    public bool PasswordAuthentication { get; set; }
+
     /// <summary>Name used in the folder and the application name, to tell clusters apart in <c>ps</c>. Default <c>pg</c>.</summary>
     public string Name { get; set; } = "pg";
 }

@@ -9,8 +9,11 @@ public sealed class LocalPostgresServer
     private readonly string _binDirectory;
     private readonly TimeSpan _timeout;
 
-    internal LocalPostgresServer(string name, string binDirectory, string directory, int port, TimeSpan timeout)
+    private readonly string? _password;
+
+    internal LocalPostgresServer(string name, string binDirectory, string directory, int port, TimeSpan timeout, string? password)
     {
+        _password = password;
         Name = name;
         _binDirectory = binDirectory;
         Directory = directory;
@@ -36,12 +39,16 @@ public sealed class LocalPostgresServer
     /// <summary>Whether the server was last started (and not since stopped) through this object.</summary>
     public bool IsRunning { get; private set; }
 
-    /// <summary>A connection string for the <c>postgres</c> superuser over TCP on loopback (no password: trust auth).</summary>
+    /// <summary>
+    /// A connection string for the <c>postgres</c> superuser over TCP on loopback: with the cluster's password when
+    /// <see cref="LocalPostgresOptions.PasswordAuthentication"/> is on, else none (trust). A secret then: never log it.
+    /// </summary>
     public string ConnectionString => new NpgsqlConnectionStringBuilder
     {
         Host = "127.0.0.1",
         Port = Port,
         Username = "postgres",
+        Password = _password,
         Database = "postgres",
         ApplicationName = "orleanslsn",
         Timeout = 10,

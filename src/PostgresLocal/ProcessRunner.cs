@@ -47,14 +47,25 @@ internal static class ProcessRunner
     }
 
     /// <summary>Runs a tool to completion and returns its standard output; throws with its output when it fails.</summary>
+    /// <remarks>
+    /// <paramref name="environment"/> is set after the caller's <c>PG*</c> variables are removed: the way to give a tool
+    /// a password (<c>PGPASSWORD</c>) without putting it on its command line, which any user can read and which failure
+    /// messages quote.
+    /// </remarks>
     internal static async Task<string> RunAsync(
         string fileName,
         IEnumerable<string> arguments,
         bool asPostgresUser,
         TimeSpan timeout,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
         ProcessStartInfo psi = CreateStartInfo(fileName, arguments, asPostgresUser);
+        foreach ((string key, string value) in environment ?? new Dictionary<string, string>())
+        {
+            psi.Environment[key] = value;
+        }
+
         using var process = new Process { StartInfo = psi };
         var stdout = new StringBuilder();
         var stderr = new StringBuilder();

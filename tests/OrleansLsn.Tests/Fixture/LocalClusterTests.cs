@@ -1,3 +1,4 @@
+using Npgsql;
 using OrleansLsn.PostgresLocal;
 using OrleansLsn.Tests.Infrastructure;
 using Xunit;
@@ -154,6 +155,64 @@ public sealed class LocalClusterTests
             {
                 Directory.Delete(root, recursive: true);
             }
+        }
+    }
+
+    [Theory]
+    [InlineData(StandbyCopyMethod.PgBaseBackup)]
+    [InlineData(StandbyCopyMethod.LowLevelBackup)]
+    public async Task PasswordAuthentication_RefusesTcpWithoutThePassword_AndTheStandbyStreamsWithIt(StandbyCopyMethod copy)
+    {
+        CancellationToken ct = TestContext.Current.CancellationToken;
+        if (copy == StandbyCopyMethod.PgBaseBackup && !PostgresBinaries.HasTool(PostgresBinaries.FindBinDirectory(), "pg_basebackup"))
+        {
+            // These binaries have no pg_basebackup (deploy/postgres-binaries.sh): only the other copy method exists here.
+            copy = StandbyCopyMethod.LowLevelBackup;
+        }
+
+        var options = new LocalPostgresOptions { Name = "password", StandbyNames = [EuWest], StandbyCopy = copy, PasswordAuthentication = true };
+        LocalPostgresCluster cluster = await LocalPostgresCluster.StartAsync(options, ct);
+        string passwordFile = Path.Combine(cluster.Primary.Directory, "pwfile");
+        try
+        {
+            string? password = new NpgsqlConnectionStringBuilder(cluster.Primary.ConnectionString).Password;
+            Assert.Equal(32, password?.Length);
+            Assert.Equal(password, new NpgsqlConnectionStringBuilder(cluster.Standby!.ConnectionString).Password);
+            Assert.True(!OperatingSystem.IsWindows() && File.GetUnixFileMode(passwordFile) == (UnixFileMode.UserRead | UnixFileMode.UserWrite), "the password file should be mode 600");
+
+            var none = new NpgsqlConnectionStringBuilder(cluster.Primary.ConnectionString) { Password = null };
+            var wrong = new NpgsqlConnectionStringBuilder(cluster.Standby.ConnectionString) { Password = "not-the-password" };
+            await Assert.ThrowsAnyAsync<NpgsqlException>(() => OpenAsync(none.ConnectionString, ct));
+            var refused = await Assert.ThrowsAsync<PostgresException>(() => OpenAsync(wrong.ConnectionString, ct));
+            Assert.Equal(PostgresErrorCodes.InvalidPassword, refused.SqlState);
+
+            // The standby connected with the password (its primary_conninfo): it streams and catches up.
+            await cluster.WaitForStandbyCatchUpAsync(TimeSpan.FromSeconds(30), ct);
+            await using NpgsqlConnection primary = await OpenAsync(cluster.Primary.ConnectionString, ct);
+            await using var streaming = new NpgsqlCommand("select count(*) from pg_stat_replication where application_name = $1 and state = 'streaming'", primary);
+            streaming.Parameters.AddWithValue(EuWest);
+            Assert.Equal(1L, await streaming.ExecuteScalarAsync(ct));
+        }
+        finally
+        {
+            await cluster.DisposeAsync();
+        }
+
+        Assert.False(File.Exists(passwordFile), "the password file should be removed with the cluster");
+    }
+
+    private static async Task<NpgsqlConnection> OpenAsync(string connectionString, CancellationToken cancellationToken)
+    {
+        var connection = new NpgsqlConnection(connectionString);
+        try
+        {
+            await connection.OpenAsync(cancellationToken);
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
         }
     }
 
