@@ -16,21 +16,23 @@ internal static class ClusterCommand
 
     internal static Command Create()
     {
-        var command = new Command("cluster", "Start a local OrleansLsn cluster (PostgreSQL primary, standbys eu-west and us-east, two silo processes per region, TLS on) and keep it running until Ctrl-C; prints the client settings.");
+        var command = new Command("cluster", "Start a local OrleansLsn cluster (PostgreSQL primary with a password, standbys eu-west and us-east, two silo processes per region, TLS on) and keep it running until Ctrl-C; prints the client settings and where the connection strings are.");
         command.SetAction(async (ParseResult _, CancellationToken cancellationToken) =>
         {
             try
             {
                 await using LocalDeployment deployment = await LocalDeployment.StartAsync(DemoOptions(), Console.WriteLine, cancellationToken);
                 Console.WriteLine();
-                Console.WriteLine("The cluster is running. A client needs these settings (the OrleansLsn section, e.g. as environment variables):");
+                Console.WriteLine("The cluster is running. A client needs these settings (the OrleansLsn section, e.g. as environment variables;");
+                Console.WriteLine("connection strings are in files, mode 600, as they carry this run's PostgreSQL password):");
                 foreach ((string key, string? value) in deployment.ClientSettings)
                 {
                     Console.WriteLine($"  {key.Replace(":", "__", StringComparison.Ordinal)}={value}");
                 }
 
-                Console.WriteLine($"Replicas: eu-west {deployment.ReplicaOf("eu-west")}");
-                Console.WriteLine($"          us-east {deployment.ReplicaOf("us-east")}");
+                Console.WriteLine($"Primary:  {deployment.PrimaryConnectionStringFile}");
+                Console.WriteLine($"Replicas: eu-west {deployment.ReplicaConnectionStringFileOf("eu-west")}");
+                Console.WriteLine($"          us-east {deployment.ReplicaConnectionStringFileOf("us-east")}");
                 Console.WriteLine($"Streamable slot: {DemoSlot} (publication {DemoPublication}, table {DemoTable})");
                 Console.WriteLine($"Silo logs: {deployment.Folder}");
                 Console.WriteLine("Ctrl-C stops everything and removes its folders.");
@@ -50,7 +52,7 @@ internal static class ClusterCommand
 
     internal static LocalDeploymentOptions DemoOptions()
     {
-        var options = new LocalDeploymentOptions { Name = "cluster" };
+        var options = new LocalDeploymentOptions { Name = "cluster", PasswordAuthentication = true };
         options.Slots.Add((DemoSlot, DemoPublication, DemoTable));
         return options;
     }

@@ -23,12 +23,18 @@ internal static class DemoCommand
     internal static Command Create()
     {
         var writes = new Option<int>("--writes") { Description = "Write/wait/read rounds per region.", DefaultValueFactory = _ => 10 };
+        var keepFolder = new Option<bool>("--keep-folder")
+        {
+            Description = "Keep the deployment's folder (silo logs, certificates and keys, the files with connection strings and this run's " +
+                "PostgreSQL password) instead of removing it, and print its path; you delete it.",
+        };
         var command = new Command(
             "demo",
             "The whole system on this machine: local PostgreSQL (primary, standbys eu-west and us-east), four silo processes over PostgreSQL membership " +
             "with TLS, and a client showing read-your-writes per region, a timeout, observer pushes, change streaming with pause/resume, and kill -9 failover.")
         {
             writes,
+            keepFolder,
         };
         command.SetAction(async (ParseResult result, CancellationToken cancellationToken) =>
         {
@@ -41,7 +47,7 @@ internal static class DemoCommand
 
             try
             {
-                return await RunAsync(rounds, cancellationToken);
+                return await RunAsync(rounds, result.GetValue(keepFolder), cancellationToken);
             }
             catch (LocalPostgresException ex)
             {
@@ -57,11 +63,19 @@ internal static class DemoCommand
         return command;
     }
 
-    private static async Task<int> RunAsync(int rounds, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(int rounds, bool keepFolder, CancellationToken cancellationToken)
     {
         var total = Stopwatch.StartNew();
         Phase("1. The cluster");
-        await using LocalDeployment deployment = await LocalDeployment.StartAsync(ClusterCommand.DemoOptions(), Console.WriteLine, cancellationToken);
+        LocalDeploymentOptions options = ClusterCommand.DemoOptions();
+        options.KeepFolder = keepFolder;
+        await using LocalDeployment deployment = await LocalDeployment.StartAsync(options, Console.WriteLine, cancellationToken);
+        if (keepFolder)
+        {
+            // Printed first, so that even an interrupted run says where its folder is.
+            Console.WriteLine($"  the deployment's folder is kept (--keep-folder): {deployment.Folder}");
+        }
+
         await using var primary = NpgsqlDataSource.Create(deployment.Postgres.Primary.ConnectionString);
         await using var euWest = NpgsqlDataSource.Create(deployment.ReplicaOf(EuWest));
         await using var usEast = NpgsqlDataSource.Create(deployment.ReplicaOf(UsEast));
@@ -108,7 +122,7 @@ internal static class DemoCommand
         await replay.DisposeAsync();
         await client.DisposeAsync();
         await deployment.DisposeAsync();
-        Console.WriteLine($"  done; every folder removed. The demo took {total.Elapsed.TotalSeconds:0} s and {(ok ? "everything behaved as expected" : "SOMETHING DID NOT behave as expected (see above)")}.");
+        Console.WriteLine($"  done; {(keepFolder ? $"every folder removed but {deployment.Folder} (kept)" : "every folder removed")}. The demo took {total.Elapsed.TotalSeconds:0} s and {(ok ? "everything behaved as expected" : "SOMETHING DID NOT behave as expected (see above)")}.");
         return ok ? 0 : 1;
     }
 

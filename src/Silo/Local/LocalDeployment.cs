@@ -26,16 +26,38 @@ public sealed class LocalDeploymentOptions
 
     /// <summary>Settings for the local PostgreSQL servers.</summary>
     public IDictionary<string, string> PostgresSettings { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
+
+    /// <summary>
+    /// PostgreSQL asks for a password over TCP (default), a random one per deployment
+    /// (<see cref="LocalPostgresOptions.PasswordAuthentication"/>); silos and the client get their connection strings
+    /// through <c>…ConnectionStringFile</c> keys either way.
+    /// </summary>
+    public bool PasswordAuthentication { get; set; } = true;
+
+    /// <summary>
+    /// Leave the deployment's folder (silo logs, certificates and keys, secret files) when disposed, for inspection; the
+    /// caller deletes it. Default <see langword="false"/>: everything is removed.
+    /// </summary>
+    public bool KeepFolder { get; set; }
 }
 
 /// <summary>
 /// A whole OrleansLsn cluster on this machine: a local primary and one hot standby per region, a throw-away CA with
 /// certificates (TLS stays on), and silo processes of this executable (by default two per region) forming one cluster
-/// through PostgreSQL membership. Disposing stops the silos gracefully, then PostgreSQL, and removes every folder;
+/// through PostgreSQL membership. PostgreSQL asks for a password over TCP (a random one per deployment) and the silos and
+/// the client get their connection strings through files (<c>OrleansLsn:…ConnectionStringFile</c>, mode 600 in the
+/// deployment's folder), never on a command line or in the environment. Disposing stops the silos gracefully, then
+/// PostgreSQL, and removes every folder (but the deployment's own with <see cref="LocalDeploymentOptions.KeepFolder"/>);
 /// silos also stop by themselves if this process dies.
 /// </summary>
 public sealed class LocalDeployment : IAsyncDisposable
 {
+    /// <summary>The folder, below <see cref="Folder"/>, with the files that hold connection strings (mode 700, files 600).</summary>
+    public const string SecretsFolderName = "secrets";
+
+    /// <summary>A kept folder (<see cref="LocalDeploymentOptions.KeepFolder"/>) holds this file; sweeps leave it alone.</summary>
+    private const string KeptMarker = "kept";
+
     private readonly List<SiloProcess> _silos = new();
     private readonly LocalDeploymentOptions _options;
     private int _next;
@@ -58,27 +80,48 @@ public sealed class LocalDeployment : IAsyncDisposable
 
     public IReadOnlyList<SiloProcess> Silos => _silos;
 
+    /// <summary>The membership database's connection string (a secret when passwords are on: never print it).</summary>
     public string MembershipConnectionString => Postgres.Primary.ConnectionString;
 
-    /// <summary>Settings a client needs (the <c>OrleansLsn</c> section): cluster, membership and its TLS certificate.</summary>
+    /// <summary>The file holding the password of the client's PFX (<see cref="DevCertificates.PfxPath"/> of <c>client</c>).</summary>
+    public string ClientPfxPasswordFile => SecretPath("client-pfx.password");
+
+    /// <summary>The file holding the primary's connection string (membership lives there too).</summary>
+    public string PrimaryConnectionStringFile => SecretPath("primary.connection");
+
+    /// <summary>
+    /// Settings a client needs (the <c>OrleansLsn</c> section): cluster, membership (as a file holding its connection
+    /// string, so that printing these settings prints no password) and its TLS certificate.
+    /// </summary>
     public IReadOnlyDictionary<string, string?> ClientSettings => new Dictionary<string, string?>
     {
         ["OrleansLsn:ClusterId"] = ClusterId,
         ["OrleansLsn:ServiceId"] = ClusterId,
-        ["OrleansLsn:MembershipConnectionString"] = MembershipConnectionString,
+        ["OrleansLsn:MembershipConnectionStringFile"] = PrimaryConnectionStringFile,
         ["OrleansLsn:Tls:Mode"] = _options.Tls ? "Required" : "Disabled",
-        ["OrleansLsn:Tls:CertificatePath"] = Certificates.CertificatePath("client"),
-        ["OrleansLsn:Tls:KeyPath"] = Certificates.KeyPath("client"),
+        // The client's certificate as a PFX whose password is in a file, as an application would get both from its secrets.
+        ["OrleansLsn:Tls:CertificatePath"] = Certificates.PfxPath("client"),
+        ["OrleansLsn:Tls:PasswordFile"] = ClientPfxPasswordFile,
         ["OrleansLsn:Tls:CaCertificatePath"] = Certificates.CaCertificatePath,
     };
 
+    /// <summary>The connection string of <paramref name="region"/>'s replica (a secret when passwords are on).</summary>
     public string ReplicaOf(string region) => Postgres.GetStandby(region).ConnectionString;
+
+    /// <summary>The file holding the connection string of <paramref name="region"/>'s replica.</summary>
+    public string ReplicaConnectionStringFileOf(string region) =>
+        SecretPath($"replica-{Postgres.GetStandby(region).Name}.connection");
 
     public static async Task<LocalDeployment> StartAsync(LocalDeploymentOptions options, Action<string> progress, CancellationToken cancellationToken)
     {
         var sw = Stopwatch.StartNew();
         progress($"starting a local PostgreSQL primary and one hot standby per region ({string.Join(", ", options.Regions)})...");
-        var pgOptions = new LocalPostgresOptions { Name = options.Name, StandbyNames = [.. options.Regions] };
+        var pgOptions = new LocalPostgresOptions
+        {
+            Name = options.Name,
+            StandbyNames = [.. options.Regions],
+            PasswordAuthentication = options.PasswordAuthentication,
+        };
         foreach ((string key, string value) in options.PostgresSettings)
         {
             pgOptions.Settings[key] = value;
@@ -95,6 +138,10 @@ public sealed class LocalDeployment : IAsyncDisposable
         var deployment = new LocalDeployment(options, postgres, certificates, folder);
         try
         {
+            deployment.WriteSecretFiles();
+            progress(options.PasswordAuthentication
+                ? "  PostgreSQL asks for a password over TCP (a random one for this run); silos and the client read their connection strings from files (mode 600)"
+                : "  PostgreSQL trusts every local connection (no password); silos and the client read their connection strings from files");
             int count = options.Regions.Count * options.SilosPerRegion;
             progress($"starting {count} silo processes ({options.SilosPerRegion} per region), membership in PostgreSQL...");
             var started = new List<SiloProcess>();
@@ -134,8 +181,10 @@ public sealed class LocalDeployment : IAsyncDisposable
             ["OrleansLsn:ClusterId"] = ClusterId,
             ["OrleansLsn:ServiceId"] = ClusterId,
             ["OrleansLsn:Region"] = region,
-            ["OrleansLsn:PrimaryConnectionString"] = Postgres.Primary.ConnectionString,
-            ["OrleansLsn:ReplicaConnectionString"] = ReplicaOf(region),
+            // Connection strings through files, never on the command line or in the environment (ps shows both).
+            ["OrleansLsn:PrimaryConnectionStringFile"] = PrimaryConnectionStringFile,
+            ["OrleansLsn:MembershipConnectionStringFile"] = PrimaryConnectionStringFile,
+            ["OrleansLsn:ReplicaConnectionStringFile"] = ReplicaConnectionStringFileOf(region),
             ["OrleansLsn:AdvertisedAddress"] = "127.0.0.1",
             ["OrleansLsn:SiloPort"] = ports[0].ToString(CultureInfo.InvariantCulture),
             ["OrleansLsn:GatewayPort"] = ports[1].ToString(CultureInfo.InvariantCulture),
@@ -189,6 +238,12 @@ public sealed class LocalDeployment : IAsyncDisposable
         await Task.WhenAll(silos.Select(s => s.DisposeAsync().AsTask())).ConfigureAwait(false);
         await Postgres.DisposeAsync().ConfigureAwait(false);
         Certificates.Dispose();
+        if (_options.KeepFolder)
+        {
+            await File.WriteAllTextAsync(Path.Combine(Folder, KeptMarker), "kept for inspection; delete this folder when done\n", CancellationToken.None).ConfigureAwait(false);
+            return;
+        }
+
         try
         {
             Directory.Delete(Folder, recursive: true);
@@ -213,7 +268,7 @@ public sealed class LocalDeployment : IAsyncDisposable
         {
             string[] parts = Path.GetFileName(dir).Split('-');
             if (parts.Length >= 3 && int.TryParse(parts[^2], NumberStyles.None, CultureInfo.InvariantCulture, out int pid)
-                && pid != Environment.ProcessId && !Directory.Exists($"/proc/{pid}"))
+                && pid != Environment.ProcessId && !Directory.Exists($"/proc/{pid}") && !File.Exists(Path.Combine(dir, KeptMarker)))
             {
                 try
                 {
@@ -228,6 +283,39 @@ public sealed class LocalDeployment : IAsyncDisposable
             }
         }
     }
+
+    private void WriteSecretFiles()
+    {
+        WriteSecretFile(PrimaryConnectionStringFile, Postgres.Primary.ConnectionString);
+        foreach (string region in _options.Regions)
+        {
+            WriteSecretFile(ReplicaConnectionStringFileOf(region), ReplicaOf(region));
+        }
+
+        string pfxPassword = System.Security.Cryptography.RandomNumberGenerator.GetHexString(32, lowercase: true);
+        WriteSecretFile(ClientPfxPasswordFile, pfxPassword + "\n");
+        Certificates.ExportPfx("client", pfxPassword);
+    }
+
+    /// <summary>
+    /// The one place that writes secrets to disk: <paramref name="content"/> into <paramref name="path"/> in the
+    /// deployment's <see cref="SecretsFolderName"/> folder, readable by its owner only (folder 700, file 600), removed
+    /// with the folder.
+    /// </summary>
+    private void WriteSecretFile(string path, string content)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            throw new PlatformNotSupportedException("Local deployments are supported on Linux and macOS.");
+        }
+
+        Directory.CreateDirectory(Path.Combine(Folder, SecretsFolderName), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var mode = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite };
+        using var writer = new StreamWriter(path, new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: false), mode);
+        writer.Write(content);
+    }
+
+    private string SecretPath(string name) => Path.Combine(Folder, SecretsFolderName, name);
 
     private static int[] FreePorts(int count)
     {

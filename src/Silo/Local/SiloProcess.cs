@@ -6,7 +6,9 @@ namespace OrleansLsn.Silo.Local;
 
 /// <summary>
 /// One silo process of this executable (<c>silo</c> command) on this machine, configured by <c>--OrleansLsn:Key=value</c>
-/// arguments, its output appended to a log file. It stops by itself when the process that started it is gone.
+/// arguments, its output appended to a log file. It stops by itself when the process that started it is gone. Any user
+/// can read a command line (<c>ps</c>), so secrets never go there: connection strings and passwords are given as the
+/// files of their <c>…File</c> keys, and settings of the secret keys themselves are refused.
 /// </summary>
 public sealed class SiloProcess : IAsyncDisposable
 {
@@ -43,8 +45,15 @@ public sealed class SiloProcess : IAsyncDisposable
     /// <summary>The silo's address as Orleans prints it in statuses (<c>host:port@generation</c>) starts with this.</summary>
     public string AddressPrefix => $"127.0.0.1:{SiloPort}@";
 
+    /// <exception cref="ArgumentException">A setting is a secret (<c>…ConnectionString</c>, <c>…Password</c>): give its <c>…File</c> key.</exception>
     public static SiloProcess Start(string name, string region, IReadOnlyDictionary<string, string> settings, string logFolder)
     {
+        ArgumentNullException.ThrowIfNull(settings);
+        if (settings.Keys.FirstOrDefault(IsSecretKey) is { } secret)
+        {
+            throw new ArgumentException($"{secret} would be on the silo's command line; give it as a file with {secret}File.", nameof(settings));
+        }
+
         int siloPort = int.Parse(settings["OrleansLsn:SiloPort"], System.Globalization.CultureInfo.InvariantCulture);
         int gatewayPort = int.Parse(settings["OrleansLsn:GatewayPort"], System.Globalization.CultureInfo.InvariantCulture);
         int httpPort = int.Parse(settings["OrleansLsn:HttpPort"], System.Globalization.CultureInfo.InvariantCulture);
@@ -197,6 +206,9 @@ public sealed class SiloProcess : IAsyncDisposable
         await StopAsync(TimeSpan.FromSeconds(15)).ConfigureAwait(false);
         _process.Dispose();
     }
+
+    private static bool IsSecretKey(string key) =>
+        key.EndsWith("ConnectionString", StringComparison.OrdinalIgnoreCase) || key.EndsWith("Password", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>How to start this executable: its apphost, or <c>dotnet</c> with its assembly.</summary>
     private static (string FileName, string[] Prefix) Launcher()
