@@ -109,6 +109,11 @@ public sealed class LocalPostgresCluster : IAsyncDisposable
         {
             LocalPostgresServer primary = await CreatePrimaryAsync(options, binDir, Path.Combine(dir, PrimaryName), password, cancellationToken)
                 .ConfigureAwait(false);
+            if (options.SynchronizeSlots)
+            {
+                await PrepareSlotSynchronizationAsync(primary, standbyNames, cancellationToken).ConfigureAwait(false);
+            }
+
             LocalPostgresServer[] standbys = await CreateStandbysAsync(options, binDir, primary, dir, standbyNames, password, cancellationToken)
                 .ConfigureAwait(false);
             return new LocalPostgresCluster(dir, primary, standbys, reaper);
@@ -250,6 +255,50 @@ public sealed class LocalPostgresCluster : IAsyncDisposable
     public Task WaitForStandbyCatchUpAsync(LocalPostgresServer standby, TimeSpan timeout, CancellationToken cancellationToken = default) =>
         ReplicaControl.WaitForCatchUpAsync(Primary.ConnectionString, RequireOwnStandby(standby).ConnectionString, timeout, cancellationToken);
 
+    /// <summary>The first <c>server_version_num</c> with slot synchronisation (<c>sync_replication_slots</c>).</summary>
+    internal const int SlotSynchronizationVersion = 170000;
+
+    /// <summary>
+    /// The physical slot on the primary that the standby <paramref name="standbyName"/> streams through when
+    /// <see cref="LocalPostgresOptions.SynchronizeSlots"/> is on: <c>&lt;name&gt;_slot</c>, with <c>-</c> as <c>_</c>.
+    /// </summary>
+    public static string StandbySlotName(string standbyName)
+    {
+        ArgumentNullException.ThrowIfNull(standbyName);
+        return standbyName.Replace('-', '_') + "_slot";
+    }
+
+    /// <summary>Promotes the first standby (<c>pg_ctl promote</c>) and waits until it is out of recovery.</summary>
+    /// <exception cref="InvalidOperationException">The cluster has no standby.</exception>
+    /// <exception cref="TimeoutException">Still in recovery after <paramref name="timeout"/>.</exception>
+    public Task PromoteAsync(TimeSpan timeout, CancellationToken cancellationToken = default) =>
+        PromoteAsync(RequireStandby(), timeout, cancellationToken);
+
+    /// <summary>Promotes the named standby and waits until it is out of recovery.</summary>
+    /// <exception cref="ArgumentException">No standby has that name.</exception>
+    /// <exception cref="TimeoutException">Still in recovery after <paramref name="timeout"/>.</exception>
+    public Task PromoteAsync(string standbyName, TimeSpan timeout, CancellationToken cancellationToken = default) =>
+        PromoteAsync(GetStandby(standbyName), timeout, cancellationToken);
+
+    /// <summary>
+    /// Promotes <paramref name="standby"/> (<c>pg_ctl promote</c>) and waits until <c>pg_is_in_recovery()</c> is false
+    /// on it. It then accepts writes on a new timeline; it stays in <see cref="Standbys"/> (and is stopped on dispose).
+    /// Stop <see cref="Primary"/> first unless two primaries are what the test wants.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="standby"/> is not one of <see cref="Standbys"/>.</exception>
+    /// <exception cref="TimeoutException">Still in recovery after <paramref name="timeout"/>.</exception>
+    public async Task PromoteAsync(LocalPostgresServer standby, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        RequireOwnStandby(standby);
+        await ProcessRunner.RunAsync(
+            standby.PgCtl,
+            ["-D", standby.DataDirectory, "-w", "-t", ((int)Math.Ceiling(timeout.TotalSeconds)).ToString(CultureInfo.InvariantCulture), "promote"],
+            asPostgresUser: true,
+            timeout + TimeSpan.FromSeconds(5),
+            cancellationToken).ConfigureAwait(false);
+        await ReplicaControl.WaitForPromotionAsync(standby.ConnectionString, timeout, cancellationToken).ConfigureAwait(false);
+    }
+
     private LocalPostgresServer RequireStandby() =>
         Standby ?? throw new InvalidOperationException(
             "This cluster was started without a standby (LocalPostgresOptions.WithStandby = false or StandbyNames empty).");
@@ -320,6 +369,65 @@ public sealed class LocalPostgresCluster : IAsyncDisposable
     }
 
     /// <summary>
+    /// Checks that the primary can synchronise slots, creates each standby's physical slot (reserving WAL at once, so
+    /// the standby's base backup is covered) and lists them in <c>synchronized_standby_slots</c>: logical walsenders of
+    /// failover slots then send nothing the standbys have not received. The setting goes into postgresql.conf (not
+    /// ALTER SYSTEM), so that each standby's own appended value wins over the copy it inherits.
+    /// </summary>
+    private static async Task PrepareSlotSynchronizationAsync(
+        LocalPostgresServer primary, IReadOnlyList<string> standbyNames, CancellationToken cancellationToken)
+    {
+        await using var conn = new Npgsql.NpgsqlConnection(primary.ConnectionString);
+        await conn.OpenAsync(cancellationToken).ConfigureAwait(false);
+        int version;
+        await using (var cmd = new Npgsql.NpgsqlCommand("select current_setting('server_version_num')::int", conn))
+        {
+            version = (int)(await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+        }
+
+        if (version < SlotSynchronizationVersion)
+        {
+            throw new LocalPostgresException(
+                $"{nameof(LocalPostgresOptions)}.{nameof(LocalPostgresOptions.SynchronizeSlots)} needs PostgreSQL 17 or later (sync_replication_slots); these binaries run PostgreSQL {version / 10000} (server_version_num {version}).");
+        }
+
+        foreach (string name in standbyNames)
+        {
+            await using var create = new Npgsql.NpgsqlCommand("select pg_create_physical_replication_slot($1, true)", conn);
+            create.Parameters.AddWithValue(StandbySlotName(name));
+            await create.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        string slots = string.Join(",", standbyNames.Select(StandbySlotName));
+        string confPath = Path.Combine(primary.DataDirectory, "postgresql.conf");
+        await File.AppendAllTextAsync(confPath, $"synchronized_standby_slots = '{slots}'\n", cancellationToken).ConfigureAwait(false);
+        await using (var reload = new Npgsql.NpgsqlCommand("select pg_reload_conf()", conn))
+        {
+            await reload.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        // The reload is asynchronous; wait until new sessions see it.
+        DateTime deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (true)
+        {
+            await using var check = new Npgsql.NpgsqlConnection(primary.ConnectionString);
+            await check.OpenAsync(cancellationToken).ConfigureAwait(false);
+            await using var show = new Npgsql.NpgsqlCommand("select current_setting('synchronized_standby_slots')", check);
+            if ((string?)await show.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) == slots)
+            {
+                return;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new LocalPostgresException($"The primary did not take synchronized_standby_slots = '{slots}' within 30 s after a reload.");
+            }
+
+            await Task.Delay(20, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
     /// Creates the standbys side by side: concurrent base backups of one primary are safe (each has its own WAL sender
     /// and temporary slot, and its own folder and port). The first failure cancels the others, and it is the one thrown.
     /// </summary>
@@ -365,19 +473,34 @@ public sealed class LocalPostgresCluster : IAsyncDisposable
         await MakeDirectoryAsync(serverDir, cancellationToken).ConfigureAwait(false);
         // primary_conninfo carries application_name: the primary's pg_stat_replication then shows each standby under
         // its own name. Names are [a-z0-9_-], safe unquoted.
+        // The slot sync worker needs a database in primary_conninfo.
         string conninfo = string.Create(
-            CultureInfo.InvariantCulture, $"host=127.0.0.1 port={primary.Port} user=postgres application_name={name}");
+            CultureInfo.InvariantCulture,
+            $"host=127.0.0.1 port={primary.Port} user=postgres application_name={name}{(options.SynchronizeSlots ? " dbname=postgres" : "")}");
         string dataDir = Path.Combine(serverDir, "data");
         // cluster_name puts the standby's name in its processes' titles (ps). postgresql.conf came from the primary;
         // appended lines win over its port and socket folder.
         var settings = new Dictionary<string, string> { ["cluster_name"] = $"'{name}'" };
+        string slot = StandbySlotName(name);
+        if (options.SynchronizeSlots)
+        {
+            settings["sync_replication_slots"] = "on";
+            settings["hot_standby_feedback"] = "on";
+            // Inherited from the primary's postgresql.conf; a promoted standby has no such slots and would hold its
+            // logical walsenders back waiting for them.
+            settings["synchronized_standby_slots"] = "''";
+        }
+
         if (UsesPgBaseBackup(options, binDir))
         {
             // -R writes primary_conninfo (with the password it connected with, from PGPASSWORD: never on the command
-            // line) and standby.signal.
+            // line), standby.signal and, with -S, primary_slot_name.
+            string[] arguments = options.SynchronizeSlots
+                ? ["-d", conninfo, "-D", dataDir, "-R", "-X", "stream", "-c", "fast", "-N", "-S", slot]
+                : ["-d", conninfo, "-D", dataDir, "-R", "-X", "stream", "-c", "fast", "-N"];
             await ProcessRunner.RunAsync(
                 Path.Combine(binDir, "pg_basebackup"),
-                ["-d", conninfo, "-D", dataDir, "-R", "-X", "stream", "-c", "fast", "-N"],
+                arguments,
                 asPostgresUser: true,
                 ToolTimeout,
                 cancellationToken,
@@ -395,6 +518,10 @@ public sealed class LocalPostgresCluster : IAsyncDisposable
             }
 
             settings["primary_conninfo"] = password is null ? $"'{conninfo}'" : $"'{conninfo} password={password}'";
+            if (options.SynchronizeSlots)
+            {
+                settings["primary_slot_name"] = $"'{slot}'";
+            }
         }
 
         return await StartOnFreePortAsync(name, binDir, serverDir, settings, options.StartTimeout, password, cancellationToken)

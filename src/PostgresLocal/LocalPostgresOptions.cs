@@ -51,6 +51,17 @@ public sealed class LocalPostgresOptions
     /// </summary>
     public IDictionary<string, string> Settings { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
 
+    /// <summary>
+    /// Make the standbys failover-capable for logical slots (PostgreSQL 17+): each standby gets a physical slot on the
+    /// primary (<see cref="LocalPostgresCluster.StandbySlotName(string)"/>) as its <c>primary_slot_name</c>, the
+    /// primary lists those slots in <c>synchronized_standby_slots</c>, and each standby runs with
+    /// <c>sync_replication_slots = on</c>, <c>hot_standby_feedback = on</c> and <c>dbname=postgres</c> in its
+    /// <c>primary_conninfo</c>, so that it keeps copies of the primary's failover slots. Default
+    /// <see langword="false"/>. On older binaries <see cref="LocalPostgresCluster.StartAsync"/> throws
+    /// <see cref="LocalPostgresException"/> naming the version.
+    /// </summary>
+    public bool SynchronizeSlots { get; set; }
+
     /// <summary>How long one start or stop of a server may take. Default 60 s.</summary>
     public TimeSpan StartTimeout { get; set; } = TimeSpan.FromSeconds(60);
 

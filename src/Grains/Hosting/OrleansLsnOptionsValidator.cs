@@ -79,6 +79,14 @@ public sealed class OrleansLsnOptionsValidator : IValidateOptions<OrleansLsnOpti
                     failures.Add($"{key}Tables:{t}: {tableProblem}.");
                 }
             }
+
+            for (int h = 0; h < slot.Hosts.Count; h++)
+            {
+                if (PrimaryCandidate.TryParse(slot.Hosts[h] ?? "", out _, out _) is { } hostProblem)
+                {
+                    failures.Add($"{key}Hosts:{h}: {hostProblem}.");
+                }
+            }
         }
 
         // The shared tuning, checked on a pump configuration that has a valid identity, so that only tuning problems show.

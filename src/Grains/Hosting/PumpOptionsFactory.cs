@@ -15,6 +15,7 @@ internal static class PumpOptionsFactory
             PublicationName = slot.Publication,
             CreateSlot = slot.CreateSlot,
             CreatePublication = slot.CreatePublication,
+            Failover = slot.Failover,
             AcknowledgeWithoutSubscribers = t.AcknowledgeWithoutSubscribers,
             HighWaterBytes = t.HighWaterBytes,
             LowWaterBytes = t.LowWaterBytes,
@@ -34,6 +35,11 @@ internal static class PumpOptionsFactory
         foreach (string table in slot.Tables)
         {
             pump.PublicationTables.Add(table);
+        }
+
+        foreach (string host in slot.Hosts)
+        {
+            pump.Hosts.Add(host);
         }
 
         return pump;

@@ -23,4 +23,19 @@ public sealed class ReplicationSlotOptions
     /// also after the silo hosting it died. Default <see langword="false"/>: the grain runs while it has subscribers.
     /// </summary>
     public bool AlwaysOn { get; set; }
+
+    /// <summary>
+    /// Create the slot as a failover slot (PostgreSQL 17+), so that it survives the promotion of a standby that
+    /// synchronises slots (<c>sync_replication_slots = on</c>; see the README's "Failover slots"). Default
+    /// <see langword="false"/>. On an older server the slot's pump reports an error naming the version and does not
+    /// stream; an existing slot without failover is reported with the command that enables it.
+    /// </summary>
+    public bool Failover { get; set; }
+
+    /// <summary>
+    /// The servers that may be the primary for this slot (<c>host</c> or <c>host:port</c>), tried in order at each
+    /// (re)connect; the pump streams from the first that is not in recovery. Empty (the default): the hosts of the
+    /// connection string, which may itself list several (<c>Host=h1:5432,h2:5432</c>).
+    /// </summary>
+    public IList<string> Hosts { get; } = new List<string>();
 }

@@ -21,6 +21,7 @@ public sealed partial class ReplicationPump
         internal const int Stopped = 2011;
         internal const int WalsenderGone = 2012;
         internal const int SlotLosingWal = 2013;
+        internal const int PrimaryChosen = 2014;
     }
 
     private static partial class Log
@@ -49,8 +50,8 @@ public sealed partial class ReplicationPump
         [LoggerMessage(EventIds.BackpressureOff, LogLevel.Debug, "Replication pump for slot {Slot}: backlog below low water ({Bytes} bytes, {Batches} batches), reading again")]
         internal static partial void BackpressureOff(ILogger logger, string slot, long bytes, int batches);
 
-        [LoggerMessage(EventIds.SlotCreated, LogLevel.Information, "Created replication slot {Slot} (pgoutput) at {Lsn}")]
-        internal static partial void SlotCreated(ILogger logger, string slot, string lsn);
+        [LoggerMessage(EventIds.SlotCreated, LogLevel.Information, "Created replication slot {Slot} (pgoutput, failover {Failover}) at {Lsn}")]
+        internal static partial void SlotCreated(ILogger logger, string slot, bool failover, string lsn);
 
         [LoggerMessage(EventIds.PublicationCreated, LogLevel.Information, "Created publication {Publication} for {Scope}")]
         internal static partial void PublicationCreated(ILogger logger, string publication, string scope);
@@ -66,5 +67,8 @@ public sealed partial class ReplicationPump
 
         [LoggerMessage(EventIds.SlotLosingWal, LogLevel.Error, "Replication pump for slot {Slot}: the slot is losing its WAL (wal_status {WalStatus}) while paused; closing the connection")]
         internal static partial void SlotLosingWal(ILogger logger, string slot, string walStatus);
+
+        [LoggerMessage(EventIds.PrimaryChosen, LogLevel.Information, "Replication pump for slot {Slot}: {Host} is the primary (skipped: {Skipped})")]
+        internal static partial void PrimaryChosen(ILogger logger, string slot, string host, string skipped);
     }
 }

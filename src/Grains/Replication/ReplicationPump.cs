@@ -35,6 +35,7 @@ public sealed partial class ReplicationPump : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly string _adminConnectionString;
     private readonly string _replicationConnectionString;
+    private readonly IReadOnlyList<PrimaryCandidate> _candidates;
     private readonly TransactionAssembler _assembler;
     private readonly CancellationTokenSource _stop = new();
     private readonly object _pauseLock = new();
@@ -97,6 +98,7 @@ public sealed partial class ReplicationPump : IAsyncDisposable
             ApplicationName = applicationName,
         }.ConnectionString;
 
+        _candidates = PrimaryCandidate.From(options, _adminConnectionString, _replicationConnectionString);
         Backlog = new ChangeBacklog(options, AdvanceFlush);
         _assembler = new TransactionAssembler(Slot, options, Backlog);
     }
@@ -369,8 +371,8 @@ public sealed partial class ReplicationPump : IAsyncDisposable
         using var sessionCts = CancellationTokenSource.CreateLinkedTokenSource(stop);
         CancellationToken token = sessionCts.Token;
 
-        await using var admin = new NpgsqlConnection(_adminConnectionString);
-        await admin.OpenAsync(token).ConfigureAwait(false);
+        (NpgsqlConnection primary, string replicationConnectionString) = await OpenPrimaryAsync(token).ConfigureAwait(false);
+        await using NpgsqlConnection admin = primary;
         SlotSetup.Result setup = await SlotSetup.PrepareAsync(admin, Options, token).ConfigureAwait(false);
         if (setup.CreatedPublication)
         {
@@ -379,10 +381,10 @@ public sealed partial class ReplicationPump : IAsyncDisposable
 
         if (setup.CreatedSlotAt is not null)
         {
-            Log.SlotCreated(_logger, Slot, setup.CreatedSlotAt);
+            Log.SlotCreated(_logger, Slot, Options.Failover, setup.CreatedSlotAt);
         }
 
-        await using var connection = new LogicalReplicationConnection(_replicationConnectionString);
+        await using var connection = new LogicalReplicationConnection(replicationConnectionString);
         await connection.Open(token).ConfigureAwait(false);
         TimeSpan senderTimeout = ParsePostgresDuration(await connection.Show("wal_sender_timeout", token).ConfigureAwait(false));
         TimeSpan statusInterval = StatusIntervalFor(senderTimeout, Options.MaxStatusInterval);
@@ -468,6 +470,65 @@ public sealed partial class ReplicationPump : IAsyncDisposable
             {
             }
         }
+    }
+
+    /// <summary>
+    /// Opens the admin connection on the primary: the connection string's server, or with several candidate hosts the
+    /// first that answers and is not in recovery (after a promotion, the promoted standby). Returns the replication
+    /// connection string pinned to the same server.
+    /// </summary>
+    private async Task<(NpgsqlConnection Admin, string ReplicationConnectionString)> OpenPrimaryAsync(CancellationToken token)
+    {
+        if (_candidates.Count == 0)
+        {
+            var single = new NpgsqlConnection(_adminConnectionString);
+            try
+            {
+                await single.OpenAsync(token).ConfigureAwait(false);
+                return (single, _replicationConnectionString);
+            }
+            catch
+            {
+                await single.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+        }
+
+        var skipped = new List<string>();
+        foreach (PrimaryCandidate candidate in _candidates)
+        {
+            var admin = new NpgsqlConnection(candidate.AdminConnectionString);
+            bool chosen = false;
+            try
+            {
+                await admin.OpenAsync(token).ConfigureAwait(false);
+                await using var cmd = new NpgsqlCommand("SELECT pg_is_in_recovery()", admin);
+                if (!(bool)(await cmd.ExecuteScalarAsync(token).ConfigureAwait(false))!)
+                {
+                    chosen = true;
+                    Log.PrimaryChosen(_logger, Slot, candidate.Name, skipped.Count == 0 ? "none" : string.Join("; ", skipped));
+                    return (admin, candidate.ReplicationConnectionString);
+                }
+
+                skipped.Add($"{candidate.Name}: in recovery (a standby)");
+            }
+            catch (Exception e) when (e is NpgsqlException or IOException or SocketException or TimeoutException
+                || (e is OperationCanceledException && !token.IsCancellationRequested))
+            {
+                skipped.Add($"{candidate.Name}: {Describe(e)}");
+            }
+            finally
+            {
+                if (!chosen)
+                {
+                    await admin.DisposeAsync().ConfigureAwait(false);
+                }
+            }
+        }
+
+        throw new ReplicationException(
+            ReplicationErrorKind.ConnectionLost,
+            $"none of the {_candidates.Count} hosts is a reachable primary: {string.Join("; ", skipped)}.");
     }
 
     private async ValueTask HandleAsync(PgOutputReplicationMessage message)

@@ -34,6 +34,25 @@ public sealed class ReplicationPumpOptions
     public bool CreatePublication { get; set; } = true;
 
     /// <summary>
+    /// Create the slot as a failover slot (PostgreSQL 17+, <c>failover =&gt; true</c>), so that standbys with
+    /// <c>sync_replication_slots = on</c> keep a synchronised copy and streaming resumes from it after a promotion.
+    /// Default <see langword="false"/>. On a server older than 17 the pump reports a
+    /// <see cref="ReplicationErrorKind.ServerConfiguration"/> error naming the version instead of streaming without the
+    /// guarantee; an existing slot without failover is reported as <see cref="ReplicationErrorKind.SlotMismatch"/> with
+    /// the command that fixes it. Both are retried.
+    /// </summary>
+    public bool Failover { get; set; }
+
+    /// <summary>
+    /// The servers that may be the primary, as <c>host</c> or <c>host:port</c> (<c>[v6]:port</c> for an IPv6
+    /// address; without a port, the connection string's). At each (re)connect the pump tries them in order and streams
+    /// from the first that is not in recovery (<c>pg_is_in_recovery()</c> is false), with the connection string's other
+    /// settings. Empty (the default): the connection string's hosts; a connection string with several hosts
+    /// (<c>Host=h1:5432,h2:5432</c>) is treated the same way, because Npgsql's replication connection accepts only one.
+    /// </summary>
+    public IList<string> Hosts { get; } = new List<string>();
+
+    /// <summary>
     /// With no subscriber, acknowledge what arrives (and drop it) instead of holding it. Default
     /// <see langword="false"/>: nothing is acknowledged without a subscriber, so the first subscriber gets everything
     /// since the last acknowledgement, and backpressure pauses the pump meanwhile.

@@ -21,6 +21,15 @@ public sealed class ReplicationPumpOptionsValidator : IValidateOptions<Replicati
             AddIfInvalid(failures, nameof(options.PublicationTables), PostgresIdentifiers.CheckTableName(table));
         }
 
+        foreach (string host in options.Hosts)
+        {
+            string? problem = PrimaryCandidate.TryParse(host ?? "", out _, out _);
+            if (problem is not null)
+            {
+                failures.Add($"{nameof(options.Hosts)}: entry '{host}': {problem}.");
+            }
+        }
+
         if (options.HighWaterBytes <= 0 || options.LowWaterBytes < 0 || options.LowWaterBytes > options.HighWaterBytes)
         {
             failures.Add($"{nameof(options.HighWaterBytes)} must be positive and {nameof(options.LowWaterBytes)} between 0 and it; they are {options.HighWaterBytes} and {options.LowWaterBytes}.");

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Npgsql;
 using Npgsql.Replication.PgOutput;
 
@@ -12,6 +13,9 @@ internal static class SlotSetup
 {
     /// <summary>First key of the advisory lock (<c>'OLSN'</c>); the second is <c>hashtext(slot name)</c>.</summary>
     internal const int AdvisoryLockNamespace = 0x4F4C534E;
+
+    /// <summary>The first <c>server_version_num</c> with failover slots (<c>pg_create_logical_replication_slot(..., failover)</c>).</summary>
+    internal const int FailoverSlotsVersion = 170000;
 
     internal sealed record Result(PgOutputProtocolVersion ProtocolVersion, int ServerVersion, Lsn ConfirmedFlush, string? CreatedSlotAt, bool CreatedPublication);
 
@@ -45,9 +49,17 @@ internal static class SlotSetup
                 $"PostgreSQL {version / 10000} is too old; the pump needs PostgreSQL 14 or later (pgoutput protocol 2).");
         }
 
+        if (options.Failover && version < FailoverSlotsVersion)
+        {
+            // Streaming without the flag would look fine until the first promotion, which would then lose the slot.
+            throw new ReplicationException(
+                ReplicationErrorKind.ServerConfiguration,
+                $"{nameof(ReplicationPumpOptions.Failover)} is on for replication slot \"{slot}\", but the server is PostgreSQL {FormatVersion(version)}; failover slots need PostgreSQL 17 or later. Upgrade the server, or turn {nameof(ReplicationPumpOptions.Failover)} off (the slot then does not survive a promotion of a standby).");
+        }
+
         await AcquireLockAsync(admin, slot, cancellationToken).ConfigureAwait(false);
         bool createdPublication = await EnsurePublicationAsync(admin, options, database, cancellationToken).ConfigureAwait(false);
-        (Lsn confirmed, string? createdAt) = await EnsureSlotAsync(admin, options, database, cancellationToken).ConfigureAwait(false);
+        (Lsn confirmed, string? createdAt) = await EnsureSlotAsync(admin, options, database, version, cancellationToken).ConfigureAwait(false);
 
         PgOutputProtocolVersion protocol = version >= 160000 ? PgOutputProtocolVersion.V4
             : version >= 150000 ? PgOutputProtocolVersion.V3
@@ -118,11 +130,14 @@ internal static class SlotSetup
     }
 
     private static async Task<(Lsn Confirmed, string? CreatedAt)> EnsureSlotAsync(
-        NpgsqlConnection admin, ReplicationPumpOptions options, string database, CancellationToken cancellationToken)
+        NpgsqlConnection admin, ReplicationPumpOptions options, string database, int version, CancellationToken cancellationToken)
     {
         string slot = options.SlotName;
+        bool hasFailoverColumn = version >= FailoverSlotsVersion;
         await using (var cmd = new NpgsqlCommand(
-            "SELECT slot_type, plugin, database, active_pid, wal_status, confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1",
+            "SELECT slot_type, plugin, database, active_pid, wal_status, confirmed_flush_lsn::text, "
+            + (hasFailoverColumn ? "failover" : "false")
+            + " FROM pg_replication_slots WHERE slot_name = $1",
             admin))
         {
             cmd.Parameters.Add(new NpgsqlParameter { Value = slot });
@@ -135,6 +150,7 @@ internal static class SlotSetup
                 int? activePid = reader.IsDBNull(3) ? null : reader.GetInt32(3);
                 string? walStatus = reader.IsDBNull(4) ? null : reader.GetString(4);
                 string? confirmed = reader.IsDBNull(5) ? null : reader.GetString(5);
+                bool failover = !reader.IsDBNull(6) && reader.GetBoolean(6);
                 if (type != "logical" || plugin != "pgoutput" || slotDatabase != database)
                 {
                     throw new ReplicationException(
@@ -148,6 +164,15 @@ internal static class SlotSetup
                         ReplicationErrorKind.SlotInvalidated,
                         $"replication slot \"{slot}\" was invalidated: the WAL it needed was removed (max_slot_wal_keep_size). Changes since its last acknowledgement are gone; drop and recreate the slot, and resynchronise the subscribers.",
                         isTerminal: true);
+                }
+
+                if (options.Failover && !failover)
+                {
+                    // Npgsql 10 has no call for ALTER_REPLICATION_SLOT (a replication-protocol command without an SQL
+                    // function), so the operator runs it once; the pump retries meanwhile.
+                    throw new ReplicationException(
+                        ReplicationErrorKind.SlotMismatch,
+                        $"replication slot \"{slot}\" exists without failover, but {nameof(ReplicationPumpOptions.Failover)} is on; enable it over a replication connection (psql \"dbname={database} replication=database\" -c 'ALTER_REPLICATION_SLOT {slot} (FAILOVER true)') while no consumer is streaming from it, or drop the slot so that the pump recreates it.");
                 }
 
                 if (activePid is not null)
@@ -170,7 +195,12 @@ internal static class SlotSetup
 
         try
         {
-            await using var create = new NpgsqlCommand("SELECT lsn::text FROM pg_create_logical_replication_slot($1, 'pgoutput')", admin);
+            // Arguments: name, plugin, temporary, two-phase, failover (PostgreSQL 17+; Failover was checked against the version).
+            await using var create = new NpgsqlCommand(
+                options.Failover
+                    ? "SELECT lsn::text FROM pg_create_logical_replication_slot($1, 'pgoutput', false, false, true)"
+                    : "SELECT lsn::text FROM pg_create_logical_replication_slot($1, 'pgoutput')",
+                admin);
             create.Parameters.Add(new NpgsqlParameter { Value = slot });
             // A new slot's confirmed_flush_lsn is its consistent point.
             string lsn = (string)(await create.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
@@ -181,4 +211,8 @@ internal static class SlotSetup
             return (Lsn.Invalid, null);
         }
     }
+
+    private static string FormatVersion(int version) => version >= 100000
+        ? string.Create(CultureInfo.InvariantCulture, $"{version / 10000}.{version % 10000}")
+        : string.Create(CultureInfo.InvariantCulture, $"{version / 10000}.{version / 100 % 100}.{version % 100}");
 }

@@ -34,6 +34,25 @@ public sealed class SiloConfigurationTests
     }
 
     [Fact]
+    public void FailoverAndHosts_MapToThePump_ABadHostIsNamedWithItsKey()
+    {
+        Dictionary<string, string?> settings = Valid();
+        settings["OrleansLsn:Replication:Slots:0:Failover"] = "true";
+        settings["OrleansLsn:Replication:Slots:0:Hosts:0"] = "pg-a:5432";
+        settings["OrleansLsn:Replication:Slots:0:Hosts:1"] = "pg-b:5432";
+        OrleansLsnOptions options = Bind(settings);
+        Assert.True(new OrleansLsnOptionsValidator().Validate(null, options).Succeeded);
+        OrleansLsn.Replication.ReplicationPumpOptions pump = PumpOptionsFactory.Create(options, options.Replication.Slots[0]);
+        Assert.True(pump.Failover);
+        Assert.Equal(["pg-a:5432", "pg-b:5432"], pump.Hosts);
+        Assert.False(PumpOptionsFactory.Create(Bind(Valid()), Bind(Valid()).Replication.Slots[0]).Failover);
+
+        settings["OrleansLsn:Replication:Slots:0:Hosts:1"] = "pg-b:port";
+        string[] failures = [.. new OrleansLsnOptionsValidator().Validate(null, Bind(settings)).Failures ?? []];
+        Assert.Contains(failures, f => f.StartsWith("OrleansLsn:Replication:Slots:0:Hosts:1", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void EveryProblem_IsReportedTogether_WithItsKey_AndNoSecret()
     {
         Dictionary<string, string?> settings = Valid();
