@@ -70,9 +70,10 @@ public sealed class LimitsTests(LimitsClusterFixture fixture) : IClassFixture<Li
         var recorder = new RecordingLsnObserver();
         ILsnObserver observer = observers.Create<ILsnObserver>(recorder);
 
-        // One wait the next write releases; the rest for a position no replica reaches: 4 awaits and 5 notifications.
-        Lsn next = await PrimaryLsn.GetCurrentInsertLsnAsync(primary, Ct) + 1;
-        Task<LsnWaitResult> releasable = tracker.RequestAndAwait(next, TimeSpan.FromSeconds(20), Ct);
+        // The cap filled with waits no replica reaches (4 awaits, one of them cancellable, and 5 notifications), so that
+        // no other test's WAL can free a place while the refusals are checked.
+        using var cancellable = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        Task<LsnWaitResult> cancelled = tracker.RequestAndAwait(Lsn.MaxValue, TimeSpan.FromSeconds(20), cancellable.Token);
         var stuck = new List<Task<LsnWaitResult>>();
         for (int i = 0; i < 4; i++)
         {
@@ -96,10 +97,15 @@ public sealed class LimitsTests(LimitsClusterFixture fixture) : IClassFixture<Li
         var refusedNotification = await Assert.ThrowsAsync<LimitExceededException>(() => tracker.RequestNotification(Lsn.MaxValue, observer));
         Assert.Equal("OrleansLsn:Tracker:MaxPendingWaiters", refusedNotification.Key);
         Assert.Equal(Cap, (await tracker.GetStatus()).PendingWaiters);
-        Assert.False(releasable.IsCompleted, "the releasable wait ended early");
+        Assert.False(cancelled.IsCompleted, "the cancellable wait ended early");
         Assert.DoesNotContain(stuck, w => w.IsCompleted);
 
-        // An earlier wait still completes normally, and its place is free at once.
+        // A cancelled wait frees its place at once; a wait in that place completes normally with the next write.
+        await cancellable.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Wait.ForAsync(cancelled, Deadline, "the cancelled wait"));
+        await Wait.UntilAsync(async () => (await tracker.GetStatus()).PendingWaiters == Cap - 1, Deadline, () => $"{Cap - 1} pending waiters after the cancellation");
+        Lsn next = await PrimaryLsn.GetCurrentInsertLsnAsync(primary, Ct) + 1;
+        Task<LsnWaitResult> releasable = tracker.RequestAndAwait(next, TimeSpan.FromSeconds(20), Ct);
         await using (var cmd = new NpgsqlCommand("select pg_logical_emit_message(false, 'limits', 'x')", primary))
         {
             await cmd.ExecuteNonQueryAsync(Ct);

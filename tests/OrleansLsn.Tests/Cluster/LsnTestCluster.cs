@@ -26,7 +26,8 @@ public static class LsnTestCluster
         string[] regions,
         string[] alwaysOn,
         Action<IDictionary<string, string?>>? configure = null,
-        IReadOnlyDictionary<int, string>? laterSilos = null)
+        IReadOnlyDictionary<int, string>? laterSilos = null,
+        TimeSpan? responseTimeout = null)
     {
         var builder = new InProcessTestClusterBuilder((short)regions.Length);
         builder.Options.ConfigureFileLogging = false;
@@ -66,6 +67,11 @@ public static class LsnTestCluster
         builder.ConfigureSilo((_, silo) =>
         {
             silo.AddOrleansLsn(silo.Configuration);
+            if (responseTimeout is { } timeout)
+            {
+                silo.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = timeout);
+            }
+
             silo.Configure<ClusterMembershipOptions>(o =>
             {
                 // Fast failure detection, so that the kill tests take seconds, not a minute.
