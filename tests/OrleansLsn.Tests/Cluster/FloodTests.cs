@@ -29,11 +29,11 @@ public sealed class FloodTests(PostgresFixture postgres)
     /// <summary>
     /// The longest a status call may take during the flood. The client fires 100 000 calls at once and the activation
     /// takes its messages in arrival order (reentrancy lets them interleave, not overtake), so a status call queues
-    /// behind the calls that arrived first: measured 12 to 29 s on this shared 2-core machine (3 000 to 6 000 calls/s
-    /// through the silo, depending on the other load). The bound says the tracker keeps answering under the flood (and
+    /// behind the calls that arrived first: measured 12 to 42 s on this shared 2-core machine (2 400 to 6 000 calls/s
+    /// through the silo, depending on the other load; 41.7 s in a CI run with the whole suite beside it). The bound says the tracker keeps answering under the flood (and
     /// the test also requires a status call answered while waits were pending); it is no latency target.
     /// </summary>
-    private static readonly TimeSpan StatusBound = TimeSpan.FromSeconds(40);
+    private static readonly TimeSpan StatusBound = TimeSpan.FromSeconds(60);
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
