@@ -105,10 +105,22 @@ internal sealed partial class LsnTrackerGrain : Grain, ILsnTrackerGrain
         return await Tracker.IsReplicatedAsync(lsn).ConfigureAwait(true);
     }
 
-    public async Task<LsnWaitResult> RequestAndAwait(Lsn lsn, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    public Task<LsnWaitResult> RequestAndAwait(Lsn lsn, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
-        ThrowIfInvalid(lsn);
-        LsnWaitResult result = await Tracker.RequestAndAwaitAsync(lsn, timeout, cancellationToken).ConfigureAwait(true);
+        // Refusals (a bad argument, the waiter cap) leave as faulted tasks holding exceptions that were never thrown, so
+        // they carry no stack trace for Orleans to format and send: under a flood they are the cheap answer they should be.
+        if (!lsn.IsValid)
+        {
+            return Task.FromException<LsnWaitResult>(InvalidLsn());
+        }
+
+        ValueTask<LsnWaitResult> wait = Tracker.WaitOrRefuse(lsn, timeout, cancellationToken, out Exception? refusal);
+        return refusal is not null ? Task.FromException<LsnWaitResult>(refusal) : CompleteWaitAsync(wait, lsn);
+    }
+
+    private async Task<LsnWaitResult> CompleteWaitAsync(ValueTask<LsnWaitResult> wait, Lsn lsn)
+    {
+        LsnWaitResult result = await wait.ConfigureAwait(true);
         if (result.Outcome == LsnWaitOutcome.TimedOut && _engines.IsStopping)
         {
             // The silo ended the wait, not its timeout: say so, so that the caller retries where the tracker moves.
@@ -194,12 +206,14 @@ internal sealed partial class LsnTrackerGrain : Grain, ILsnTrackerGrain
     {
         if (!lsn.IsValid)
         {
-            // default(Lsn) reaching a tracker is a caller's bug: every real WAL position is past 0/0.
-            throw new ArgumentException(
-                "LSN 0/0 (Lsn.Invalid, the default value) is not a WAL position; wait for the LSN PrimaryLsn.GetCurrentInsertLsnAsync returned after your commit.",
-                nameof(lsn));
+            throw InvalidLsn();
         }
     }
+
+    // default(Lsn) reaching a tracker is a caller's bug: every real WAL position is past 0/0.
+    private static ArgumentException InvalidLsn() => new(
+        "LSN 0/0 (Lsn.Invalid, the default value) is not a WAL position; wait for the LSN PrimaryLsn.GetCurrentInsertLsnAsync returned after your commit.",
+        "lsn");
 
     private static LsnTrackerOptions CopyEngineOptions(LsnTrackerOptions t, string replica) => new()
     {
