@@ -36,11 +36,17 @@ internal static class DockerBaseBackup
             {
                 ContainerArchiveResponse archive = await docker.Containers.GetArchiveFromContainerAsync(
                     primaryContainerId, new ContainerPathStatParameters { Path = DataDirectory }, statOnly: false, token);
-                using var filtered = new MemoryStream();
+                // Read whole before it is parsed: TarReader's exact reads on Docker.DotNet's chunked response stream end
+                // early (EndOfStreamException, measured), while a plain copy of the same stream is complete.
+                using var whole = new MemoryStream();
                 await using (Stream source = archive.Stream ?? throw new InvalidOperationException($"docker cp of {DataDirectory} from the primary returned no archive."))
                 {
-                    await FilterAsync(source, filtered, token);
+                    await source.CopyToAsync(whole, token);
                 }
+
+                whole.Position = 0;
+                using var filtered = new MemoryStream();
+                await FilterAsync(whole, filtered, token);
 
                 filtered.Position = 0;
                 await docker.Containers.ExtractArchiveToContainerAsync(
