@@ -3,6 +3,7 @@
 #   orleanslsn-local/debian:bookworm        a Debian root file system from debootstrap (with PostgreSQL 15)
 #   orleanslsn-local/postgres:15            the official postgres image's contract (POSTGRES_USER/_PASSWORD/_DB, extra
 #                                           `postgres -c ...` arguments, /docker-entrypoint-initdb.d, PGDATA)
+#   orleanslsn-local/postgres:16|17|18      only with --pg N: the same contract on deploy/postgres-binaries.sh's binaries
 #   orleanslsn-local/dotnet-sdk:10.0        this machine's .NET SDK (stand-in for mcr.microsoft.com/dotnet/sdk:10.0)
 #   orleanslsn-local/dotnet-aspnet:10.0     this machine's .NET + ASP.NET Core runtimes (for .../dotnet/aspnet:10.0)
 # and writes deploy/local-images.env with the variables docker-compose.yml and the test fixture read:
@@ -11,7 +12,10 @@
 # It installs nothing: it needs a running Docker engine, debootstrap and the dotnet SDK. The Debian mirror is read
 # from this machine's apt sources each time and is written into no file of the project. Images already built from the
 # same inputs are reused (each carries a label with the hash of its inputs), so a second run takes seconds.
-# Options: --force rebuilds every image; --print-env prints the env file's contents after building.
+# Options: --force rebuilds every image; --print-env prints the env file's contents after building;
+# --pg N (16, 17 or 18; repeatable) builds only the base and orleanslsn-local/postgres:N, from the server binaries of
+# deploy/postgres-binaries.sh N (fetched on this machine, copied into the image); the test fixture's Docker backend
+# uses that image with ORLEANSLSN_PG_VERSION=N. --pg 15 builds Debian's postgres image alone. Neither writes the env file.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -28,19 +32,30 @@ runtime_image="orleanslsn-local/dotnet-aspnet:10.0"
 # Packages of the root file system: PostgreSQL for the postgres image, what .NET needs at run time for the others.
 packages="postgresql-$pg_major,ca-certificates,libicu72,libssl3,zlib1g,tzdata,libgssapi-krb5-2"
 
-force=0
-print_env=0
-for arg in "$@"; do
-  case "$arg" in
-    --force) force=1 ;;
-    --print-env) print_env=1 ;;
-    -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "local-images: unknown argument '$arg' (known: --force, --print-env)" >&2; exit 2 ;;
-  esac
-done
-
 say() { echo "local-images: $*"; }
 fail() { echo "local-images: error: $*" >&2; exit 1; }
+
+force=0
+print_env=0
+pg_versions=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --force) force=1 ;;
+    --print-env) print_env=1 ;;
+    --pg) [ $# -ge 2 ] || { echo "local-images: --pg needs a major version (15, 16, 17 or 18)" >&2; exit 2; }
+          shift; pg_versions+=("$1") ;;
+    --pg=*) pg_versions+=("${1#--pg=}") ;;
+    -h|--help) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "local-images: unknown argument '$1' (known: --force, --print-env, --pg N)" >&2; exit 2 ;;
+  esac
+  shift
+done
+for v in "${pg_versions[@]}"; do
+  case "$v" in
+    15|16|17|18) ;;
+    *) echo "local-images: --pg '$v': known versions are 15 (Debian's), 16, 17, 18 (deploy/postgres-binaries.sh)" >&2; exit 2 ;;
+  esac
+done
 
 # --- prerequisites -------------------------------------------------------------------------------------------------
 command -v docker >/dev/null 2>&1 || fail "the docker CLI is missing (Debian: apt-get install -y docker.io)"
@@ -131,9 +146,10 @@ fi
 base_id="$(image_id "$base_image")"
 
 build() {
-  # build IMAGE HASH DOCKERFILE CONTEXT: a plain docker build on the local base (never pulls).
+  # build IMAGE HASH DOCKERFILE CONTEXT [--build-arg X=Y...]: a plain docker build on the local base (never pulls).
   local image="$1" hash="$2" dockerfile="$3" context="$4" t=$SECONDS
-  if docker build --quiet --pull=false -f "$dockerfile" --build-arg "BASE_IMAGE=$base_image" \
+  shift 4
+  if docker build --quiet --pull=false -f "$dockerfile" --build-arg "BASE_IMAGE=$base_image" "$@" \
       --build-arg "NUGET_CERT_REVOCATION_MODE=${NUGET_CERT_REVOCATION_MODE:-}" \
       --label "$label=$hash" --label "org.opencontainers.image.description=local build (OrleansLsn deploy/local-images.sh)" \
       -t "$image" "$context" > "$work/build.log" 2>&1; then
@@ -145,10 +161,41 @@ build() {
 }
 
 # --- 2. postgres ------------------------------------------------------------------------------------------------------
-pg_hash="$(inputs_hash "$base_id" "$images/postgres/Dockerfile" "$images/postgres/docker-entrypoint.sh")"
-if need_build "$postgres_image" "$pg_hash"; then
-  build "$postgres_image" "$pg_hash" "$images/postgres/Dockerfile" "$images/postgres"
+build_debian_postgres() {
+  local pg_hash
+  pg_hash="$(inputs_hash "$base_id" "$images/postgres/Dockerfile" "$images/postgres/docker-entrypoint.sh")"
+  if need_build "$postgres_image" "$pg_hash"; then
+    build "$postgres_image" "$pg_hash" "$images/postgres/Dockerfile" "$images/postgres"
+  fi
+}
+
+# build_npm_postgres N: orleanslsn-local/postgres:N from deploy/postgres-binaries.sh N (fetched or reused on this machine).
+build_npm_postgres() {
+  local major="$1" image="orleanslsn-local/postgres:$1" bin dir hash ctx
+  bin="$(bash "$here/postgres-binaries.sh" --bin "$major")" || fail "deploy/postgres-binaries.sh $major failed"
+  dir="$(dirname "$bin")"
+  [ -x "$dir/bin/postgres" ] && [ -d "$dir/lib" ] && [ -d "$dir/share" ] || fail "$dir has no bin/postgres, lib/ or share/"
+  # The full version (the cache folder's name) stands for the binaries: a new pinned version rebuilds the image.
+  hash="$(inputs_hash "$base_id" "$images/postgres-npm/Dockerfile" "$images/postgres/docker-entrypoint.sh" "$major" "$(basename "$dir")")"
+  if need_build "$image" "$hash"; then
+    ctx="$work/postgres-$major"
+    mkdir -p "$ctx/postgres"
+    cp -a "$dir/bin" "$dir/lib" "$dir/share" "$ctx/postgres/"
+    cp "$images/postgres/docker-entrypoint.sh" "$ctx/"
+    say "$image: from $dir ($("$dir/bin/postgres" --version), $(du -sh "$ctx/postgres" | cut -f1))"
+    build "$image" "$hash" "$images/postgres-npm/Dockerfile" "$ctx" --build-arg "PG_MAJOR=$major"
+    rm -rf "$ctx"
+  fi
+}
+
+if [ ${#pg_versions[@]} -gt 0 ]; then
+  for v in "${pg_versions[@]}"; do
+    if [ "$v" = "$pg_major" ]; then build_debian_postgres; else build_npm_postgres "$v"; fi
+  done
+  say "done in $((SECONDS - started)) s (--pg: no other image built, $env_file not written)"
+  exit 0
 fi
+build_debian_postgres
 
 # --- 3. the .NET SDK (the machine's own, as found above) --------------------------------------------------------------
 sdk_hash="$(inputs_hash "$base_id" "$images/dotnet-sdk/Dockerfile" "$dotnet_root" "$sdk_version" "$netcore_version" "$aspnet_version" "nuget-revocation=${NUGET_CERT_REVOCATION_MODE:-}" "$ca_bundle")"

@@ -26,27 +26,18 @@ internal static class LowLevelBaseBackup
         "pg_wal", "pg_replslot", "pg_dynshmem", "pg_notify", "pg_serial", "pg_snapshots", "pg_stat_tmp", "pg_subtrans",
     };
 
+    /// <summary>The one subfolder of <c>pg_wal</c> a copy recreates (empty).</summary>
+    internal const string WalArchiveStatusFolder = "archive_status";
+
     /// <summary>Copies the running primary's data folder into <paramref name="targetDataDirectory"/> (created, mode 0700).</summary>
     internal static async Task TakeAsync(
         LocalPostgresServer primary, string targetDataDirectory, string label, TimeSpan toolTimeout, CancellationToken cancellationToken)
     {
-        await using var conn = new NpgsqlConnection(primary.ConnectionString);
-        await conn.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using (var start = new NpgsqlCommand("SELECT pg_backup_start(@label, true)", conn))
-        {
-            start.Parameters.AddWithValue("label", label);
-            await start.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        }
-
-        // A failure before pg_backup_stop ends the session, which aborts the backup on the primary.
-        await Task.Run(() => CopyDataDirectory(primary.DataDirectory, targetDataDirectory), cancellationToken).ConfigureAwait(false);
-
-        string labelFile;
-        await using (var stop = new NpgsqlCommand("SELECT labelfile FROM pg_backup_stop(false)", conn))
-        {
-            labelFile = (string?)await stop.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false)
-                ?? throw new LocalPostgresException("pg_backup_stop returned no backup label.");
-        }
+        string labelFile = await RunAsync(
+            primary.ConnectionString,
+            label,
+            token => Task.Run(() => CopyDataDirectory(primary.DataDirectory, targetDataDirectory), token),
+            cancellationToken).ConfigureAwait(false);
 
         await File.WriteAllTextAsync(Path.Combine(targetDataDirectory, "backup_label"), labelFile, cancellationToken).ConfigureAwait(false);
         if (ProcessRunner.RunningAsRoot)
@@ -58,6 +49,41 @@ internal static class LowLevelBaseBackup
         }
     }
 
+    /// <summary>
+    /// The backup itself, whatever does the copy (a file copy here, a tar stream between containers in the test
+    /// fixture): <c>pg_backup_start</c> on a session of the primary, <paramref name="copyDataDirectory"/>, then
+    /// <c>pg_backup_stop</c> on the same session. Returns the <c>backup_label</c> contents the copy must get.
+    /// </summary>
+    /// <remarks>The copy follows <see cref="Classify"/> and <see cref="IsTemporary"/>.</remarks>
+    internal static async Task<string> RunAsync(
+        string primaryConnectionString, string label, Func<CancellationToken, Task> copyDataDirectory, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(copyDataDirectory);
+        await using var conn = new NpgsqlConnection(primaryConnectionString);
+        await conn.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (var start = new NpgsqlCommand("SELECT pg_backup_start(@label, true)", conn))
+        {
+            start.Parameters.AddWithValue("label", label);
+            await start.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        // A failure before pg_backup_stop ends the session, which aborts the backup on the primary.
+        await copyDataDirectory(cancellationToken).ConfigureAwait(false);
+
+        await using var stop = new NpgsqlCommand("SELECT labelfile FROM pg_backup_stop(false)", conn);
+        return (string?)await stop.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false)
+            ?? throw new LocalPostgresException("pg_backup_stop returned no backup label.");
+    }
+
+    /// <summary>What a copy does with the entry <paramref name="name"/> at the top of the data folder.</summary>
+    internal static DataDirectoryEntry Classify(string name, bool isDirectory) =>
+        isDirectory
+            ? (EmptiedFolders.Contains(name) ? DataDirectoryEntry.CreateEmpty : DataDirectoryEntry.Copy)
+            : (SkippedFiles.Contains(name) ? DataDirectoryEntry.Skip : DataDirectoryEntry.Copy);
+
+    /// <summary>Whether an entry at any depth is a temporary file or folder, which a copy leaves out.</summary>
+    internal static bool IsTemporary(string name) => name.StartsWith("pgsql_tmp", StringComparison.Ordinal);
+
     private static void CopyDataDirectory(string source, string target)
     {
         CreateFolder(target);
@@ -65,24 +91,23 @@ internal static class LowLevelBaseBackup
         {
             string name = Path.GetFileName(entry);
             string to = Path.Combine(target, name);
-            if (Directory.Exists(entry))
+            bool isDirectory = Directory.Exists(entry);
+            switch (Classify(name, isDirectory))
             {
-                if (EmptiedFolders.Contains(name))
-                {
+                case DataDirectoryEntry.CreateEmpty:
                     CreateFolder(to);
                     if (name == "pg_wal")
                     {
-                        CreateFolder(Path.Combine(to, "archive_status"));
+                        CreateFolder(Path.Combine(to, WalArchiveStatusFolder));
                     }
-                }
-                else
-                {
+
+                    break;
+                case DataDirectoryEntry.Copy when isDirectory:
                     CopyTree(entry, to);
-                }
-            }
-            else if (!SkippedFiles.Contains(name))
-            {
-                CopyFile(entry, to);
+                    break;
+                case DataDirectoryEntry.Copy:
+                    CopyFile(entry, to);
+                    break;
             }
         }
     }
@@ -104,7 +129,7 @@ internal static class LowLevelBaseBackup
         foreach (string entry in entries)
         {
             string name = Path.GetFileName(entry);
-            if (name.StartsWith("pgsql_tmp", StringComparison.Ordinal))
+            if (IsTemporary(name))
             {
                 continue;
             }

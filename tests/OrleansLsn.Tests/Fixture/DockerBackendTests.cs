@@ -3,6 +3,7 @@ using Docker.DotNet;
 using DotNet.Testcontainers.Builders;
 using DotNet.Testcontainers.Containers;
 using DotNet.Testcontainers.Networks;
+using Npgsql;
 using OrleansLsn.Tests.Infrastructure;
 using Xunit;
 
@@ -70,6 +71,114 @@ public sealed class DockerBackendTests
     }
 
     [Fact]
+    public void ChooseImage_VersionOtherThanDebians_PicksItsLocalImage_AndNamesTheCommandThatBuildsIt()
+    {
+        var env = ("/repo/deploy/local-images.env", (string?)"orleanslsn-local/postgres:15");
+
+        TestPostgresImage image = TestPostgres.ChooseImage(null, " 17 ", env);
+
+        Assert.Equal("orleanslsn-local/postgres:17", image.Name);
+        Assert.Equal("ORLEANSLSN_PG_VERSION=17", image.Source);
+        Assert.Equal(17, image.Version);
+        Assert.Equal("bash deploy/local-images.sh --pg 17", image.BuildCommand);
+        Assert.True(image.IsLocalBuild);
+    }
+
+    [Fact]
+    public void ChooseImage_NoVersionOrDebians_KeepsTheEnvFileImage_AnExplicitImageWinsButKeepsTheVersionToCheck()
+    {
+        var env = ("/repo/deploy/local-images.env", (string?)"orleanslsn-local/postgres:15");
+
+        Assert.Equal(("orleanslsn-local/postgres:15", "/repo/deploy/local-images.env", (int?)null), Parts(TestPostgres.ChooseImage(null, null, env)));
+        Assert.Equal(("orleanslsn-local/postgres:15", "/repo/deploy/local-images.env", (int?)15), Parts(TestPostgres.ChooseImage("", "15", env)));
+        Assert.Equal((TestPostgres.DefaultImage, "default", (int?)null), Parts(TestPostgres.ChooseImage(null, null, null)));
+        TestPostgresImage explicitImage = TestPostgres.ChooseImage("my/postgres:18", "18", env);
+        Assert.Equal(("my/postgres:18", TestPostgres.ImageVariable, (int?)18), Parts(explicitImage));
+        Assert.False(explicitImage.IsLocalBuild);
+        Assert.Contains("ORLEANSLSN_PG_VERSION", Assert.Throws<InvalidOperationException>(() => TestPostgres.ChooseImage(null, "seventeen", env)).Message);
+
+        static (string, string, int?) Parts(TestPostgresImage i) => (i.Name, i.Source, i.Version);
+    }
+
+    [Theory]
+    [InlineData("data/", true, true)]
+    [InlineData("data/PG_VERSION", false, true)]
+    [InlineData("data/base/5/1259", false, true)]
+    [InlineData("data/global/pg_control", false, true)]
+    [InlineData("data/postgresql.auto.conf", false, true)]
+    [InlineData("data/postmaster.pid", false, false)]
+    [InlineData("data/postmaster.opts", false, false)]
+    [InlineData("data/standby.signal", false, false)]
+    [InlineData("data/pg_wal/", true, true)]
+    [InlineData("data/pg_wal/archive_status/", true, true)]
+    [InlineData("data/pg_wal/000000010000000000000001", false, false)]
+    [InlineData("data/pg_wal/archive_status/000000010000000000000001.done", false, false)]
+    [InlineData("data/pg_replslot/", true, true)]
+    [InlineData("data/pg_replslot/some_slot/", true, false)]
+    [InlineData("data/pg_replslot/some_slot/state", false, false)]
+    [InlineData("data/pg_stat_tmp/global.stat", false, false)]
+    [InlineData("data/base/pgsql_tmp/", true, false)]
+    [InlineData("data/base/pgsql_tmp/pgsql_tmp123.0", false, false)]
+    public void DockerBaseBackup_KeepsWhatTheLowLevelBackupCopies(string name, bool isDirectory, bool kept)
+    {
+        Assert.Equal(kept, DockerBaseBackup.Keep(name, isDirectory));
+    }
+
+    [Fact]
+    public async Task DockerCluster_MissingLocalImage_FailsSayingWhichCommandBuildsIt()
+    {
+        (DockerEngine? engine, string? error) = await DockerEngine.ProbeAsync(TimeSpan.FromSeconds(5));
+        Assert.SkipWhen(engine is null, $"needs a Docker engine: {error}");
+        engine.ConfigureTestcontainers();
+        TestPostgresImage image = TestPostgres.ChooseImage(null, "99", null);
+
+        var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => DockerTestPostgresCluster.StartAsync(
+            new TestPostgresClusterOptions { Name = "missing-image", StandbyNames = ["standby"] }, engine, image, Ct));
+
+        Assert.Contains("orleanslsn-local/postgres:99", ex.Message);
+        Assert.Contains("bash deploy/local-images.sh --pg 99", ex.Message);
+    }
+
+    /// <summary>
+    /// The Docker backend's cluster runs the version the run asked for (<c>ORLEANSLSN_PG_VERSION</c>, Debian's 15 when
+    /// unset) and its standby, made by <c>pg_basebackup</c> or by a low-level base backup between containers, streams
+    /// and replays.
+    /// </summary>
+    [Fact]
+    public async Task DockerCluster_RunsTheAskedVersion_AndItsStandbyStreamsAndReplays()
+    {
+        TestBackendChoice backend = await TestPostgres.GetBackendAsync();
+        Assert.SkipWhen(backend.Backend != TestBackend.Docker, $"Docker backend only; this run uses {backend}.");
+        TestPostgresImage image = TestPostgres.Image;
+        int expected = image.Version ?? TestPostgres.DebianVersion;
+        await using ITestPostgresCluster cluster = await TestPostgres.StartClusterAsync(
+            new TestPostgresClusterOptions { Name = "version", StandbyNames = ["eu-west"] }, Ct);
+        string primary = cluster.Primary.ConnectionString;
+        string standby = cluster.GetStandby("eu-west").ConnectionString;
+
+        Assert.Equal(expected, await PostgresFixture.ScalarAsync<int>(primary, "select current_setting('server_version_num')::int / 10000", Ct));
+        Assert.Equal(expected, await PostgresFixture.ScalarAsync<int>(standby, "select current_setting('server_version_num')::int / 10000", Ct));
+        Assert.True(await PostgresFixture.ScalarAsync<bool>(standby, "select pg_is_in_recovery()", Ct), "the standby should be in recovery");
+        string marker = Guid.NewGuid().ToString("N");
+        await using (var conn = new NpgsqlConnection(primary))
+        {
+            await conn.OpenAsync(Ct);
+            await using var create = new NpgsqlCommand($"create table version_probe as select '{marker}'::text as marker", conn);
+            await create.ExecuteNonQueryAsync(Ct);
+        }
+
+        // The table and its row came in one transaction: once the standby has the table, it has the row.
+        await Infrastructure.Wait.UntilAsync(
+            async () => await PostgresFixture.ScalarAsync<bool>(standby, "select to_regclass('public.version_probe') is not null", Ct),
+            TimeSpan.FromSeconds(30),
+            () => $"the primary's write (marker {marker}) should become visible on the standby ({image})",
+            Ct);
+        Assert.Equal(marker, await PostgresFixture.ScalarAsync<string>(standby, "select marker from version_probe", Ct));
+        Assert.Equal(1L, await PostgresFixture.ScalarAsync<long>(
+            primary, "select count(*) from pg_stat_replication where application_name = 'eu-west' and state = 'streaming'", Ct));
+    }
+
+    [Fact]
     public void OwnerLabel_OfThisProcessIsAlive_OfADeadOrUnreadableOneIsNot()
     {
         Assert.True(DockerLeftovers.IsAliveOrForeign(DockerLeftovers.CurrentOwner));
@@ -101,7 +210,7 @@ public sealed class DockerLeftoverTests(PostgresFixture fixture)
         string id = $"dead-{Guid.NewGuid().ToString("N")[..8]}";
         var labels = new Dictionary<string, string>(DockerLeftovers.Labels(id)) { [DockerLeftovers.OwnerLabel] = $"{Environment.MachineName}/0/0" };
         INetwork network = new NetworkBuilder().WithName($"orleanslsn-test-{id}").WithLabel(labels).Build();
-        IContainer container = new ContainerBuilder(TestPostgres.Image.Image)
+        IContainer container = new ContainerBuilder(TestPostgres.Image.Name)
             .WithNetwork(network)
             .WithLabel(labels)
             .WithEntrypoint("sleep", "300")

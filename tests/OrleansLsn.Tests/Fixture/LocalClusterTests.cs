@@ -201,6 +201,53 @@ public sealed class LocalClusterTests
         Assert.False(File.Exists(passwordFile), "the password file should be removed with the cluster");
     }
 
+    /// <summary>
+    /// The low-level base backup (the only way on binaries without <c>pg_basebackup</c>), forced on binaries that have
+    /// it too (Debian's 15 in the default run): the standby is in recovery, streams, and replays the primary's writes.
+    /// </summary>
+    [Fact]
+    public async Task LowLevelBackupStandby_EvenWherePgBaseBackupExists_StreamsAndReplaysThePrimarysWrites()
+    {
+        CancellationToken ct = TestContext.Current.CancellationToken;
+        var options = new LocalPostgresOptions { Name = "lowlevel", StandbyNames = [EuWest], StandbyCopy = StandbyCopyMethod.LowLevelBackup };
+        await using LocalPostgresCluster cluster = await LocalPostgresCluster.StartAsync(options, ct);
+        await using NpgsqlConnection primary = await OpenAsync(cluster.Primary.ConnectionString, ct);
+        await using NpgsqlConnection standby = await OpenAsync(cluster.Standby!.ConnectionString, ct);
+        // No pg_basebackup ran: it would have left its backup_manifest in the standby's folder.
+        Assert.False(File.Exists(Path.Combine(cluster.Standby.DataDirectory, "backup_manifest")), "the standby should come from the low-level backup");
+
+        await using (var recovery = new NpgsqlCommand("select pg_is_in_recovery()", standby))
+        {
+            Assert.True((bool)(await recovery.ExecuteScalarAsync(ct))!, "the standby should be in recovery");
+        }
+
+        string marker = Guid.NewGuid().ToString("N");
+        await using (var write = new NpgsqlCommand("create table lowlevel_probe as select $1::text as marker", primary))
+        {
+            write.Parameters.AddWithValue(marker);
+            await write.ExecuteNonQueryAsync(ct);
+        }
+
+        // The table and its row came in one transaction: once the standby has the table, it has the row.
+        await Infrastructure.Wait.UntilAsync(
+            async () =>
+            {
+                await using var exists = new NpgsqlCommand("select to_regclass('public.lowlevel_probe') is not null", standby);
+                return (bool)(await exists.ExecuteScalarAsync(ct))!;
+            },
+            TimeSpan.FromSeconds(30),
+            () => $"the primary's write (marker {marker}) should be replayed on the low-level backup's standby",
+            ct);
+        await using (var read = new NpgsqlCommand("select marker from lowlevel_probe", standby))
+        {
+            Assert.Equal(marker, (string?)await read.ExecuteScalarAsync(ct));
+        }
+
+        await using var streaming = new NpgsqlCommand("select count(*) from pg_stat_replication where application_name = $1 and state = 'streaming'", primary);
+        streaming.Parameters.AddWithValue(EuWest);
+        Assert.Equal(1L, await streaming.ExecuteScalarAsync(ct));
+    }
+
     private static async Task<NpgsqlConnection> OpenAsync(string connectionString, CancellationToken cancellationToken)
     {
         var connection = new NpgsqlConnection(connectionString);

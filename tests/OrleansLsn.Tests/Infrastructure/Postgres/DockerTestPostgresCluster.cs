@@ -19,7 +19,9 @@ namespace OrleansLsn.Tests.Infrastructure;
 /// The Docker backend: a primary from <c>Testcontainers.PostgreSql</c> (the official image's contract, with
 /// <c>wal_level=logical</c> and the local cluster's other settings as <c>postgres -c</c> arguments) and one hot standby
 /// per name, made inside the cluster's own Docker network by <c>pg_basebackup -R</c> from the primary (the compose
-/// file's <c>deploy/compose/replica-entrypoint.sh</c>). Every server is published on a fixed 127.0.0.1 port, so its
+/// file's <c>deploy/compose/replica-entrypoint.sh</c>), or, for an image labelled
+/// <see cref="StandbyCopyLabel"/><c>=low-level</c> (no <c>pg_basebackup</c> for its server: <c>deploy/local-images.sh --pg N</c>),
+/// by a low-level base backup copied from container to container (<see cref="DockerBaseBackup"/>). Every server is published on a fixed 127.0.0.1 port, so its
 /// connection string survives a stop and start. Stop and start are <c>docker stop</c>/<c>docker kill</c> and
 /// <c>docker start</c>; everything carries <see cref="DockerLeftovers"/>' labels.
 /// </summary>
@@ -29,6 +31,9 @@ public sealed partial class DockerTestPostgresCluster : ITestPostgresCluster
     private const string PrimaryAlias = "primary";
     private const int PostgresPort = 5432;
     private const string ReplicaScriptPath = "/usr/local/bin/replica-entrypoint.sh";
+
+    /// <summary>The image label that says how standbys are made: <c>low-level</c>, or <c>pg_basebackup</c> when absent.</summary>
+    internal const string StandbyCopyLabel = "org.orleanslsn.postgres.standby-copy";
     private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(60);
 
     // Settings that only make sense for a server on the host (the container listens on its own network, port 5432).
@@ -59,9 +64,16 @@ public sealed partial class DockerTestPostgresCluster : ITestPostgresCluster
     /// <summary>The cluster's id (its <see cref="DockerLeftovers.ClusterLabel"/> and part of its resources' names).</summary>
     public string Id => _id;
 
-    /// <summary>Starts the primary, then every standby at once; the first failure removes whatever started.</summary>
+    /// <summary>
+    /// Starts the primary, then every standby (at once with <c>pg_basebackup</c>, one after the other with a low-level
+    /// base backup); the first failure removes whatever started.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">
+    /// A local image (<see cref="TestPostgresImage.IsLocalBuild"/>) is missing (the message names the command that
+    /// builds it), or the primary runs another major version than <see cref="TestPostgresImage.Version"/>.
+    /// </exception>
     public static async Task<DockerTestPostgresCluster> StartAsync(
-        TestPostgresClusterOptions options, DockerEngine engine, string image, CancellationToken cancellationToken)
+        TestPostgresClusterOptions options, DockerEngine engine, TestPostgresImage image, CancellationToken cancellationToken)
     {
         IReadOnlyList<string> names = ValidateStandbyNames(options.StandbyNames);
         DockerClient docker = engine.CreateClient();
@@ -71,13 +83,37 @@ public sealed partial class DockerTestPostgresCluster : ITestPostgresCluster
         var started = new List<Server>();
         try
         {
+            bool lowLevel = await UsesLowLevelCopyAsync(docker, image, cancellationToken);
             await DockerLeftovers.SweepAsync(docker, cancellationToken);
             await network.CreateAsync(cancellationToken);
             string[] settings = SettingArguments(options.Settings);
             Server primary = await StartServerAsync(
-                PrimaryAlias, port => BuildPrimary(image, network, labels, settings, port), docker, started, cancellationToken);
-            Server[] standbys = await Task.WhenAll(names.Select(name => StartServerAsync(
-                name, port => BuildStandby(image, network, labels, settings, name, port), docker, started, cancellationToken)));
+                PrimaryAlias, port => BuildPrimary(image.Name, network, labels, settings, port), fill: null, docker, started, cancellationToken);
+            await CheckVersionAsync(primary, image, cancellationToken);
+            Server[] standbys;
+            if (lowLevel)
+            {
+                // One backup at a time: the primary's data folder is read while it runs, best while nothing else churns it.
+                standbys = new Server[names.Count];
+                for (int i = 0; i < names.Count; i++)
+                {
+                    string name = names[i];
+                    standbys[i] = await StartServerAsync(
+                        name,
+                        port => BuildStandby(image.Name, network, labels, settings, name, port, external: true),
+                        (standby, token) => DockerBaseBackup.CopyAsync(
+                            docker, primary.ConnectionString, primary.Container.Id, standby.Container.Id, $"orleanslsn {name}", token),
+                        docker,
+                        started,
+                        cancellationToken);
+                }
+            }
+            else
+            {
+                standbys = await Task.WhenAll(names.Select(name => StartServerAsync(
+                    name, port => BuildStandby(image.Name, network, labels, settings, name, port, external: false), fill: null, docker, started, cancellationToken)));
+            }
+
             return new DockerTestPostgresCluster(docker, network, id, primary, standbys);
         }
         catch
@@ -90,6 +126,49 @@ public sealed partial class DockerTestPostgresCluster : ITestPostgresCluster
             await network.DisposeAsync();
             docker.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>Whether the image asks for low-level base backups (<see cref="StandbyCopyLabel"/>); a missing local image is an error.</summary>
+    private static async Task<bool> UsesLowLevelCopyAsync(DockerClient docker, TestPostgresImage image, CancellationToken cancellationToken)
+    {
+        try
+        {
+            ImageInspectResponse inspect = await docker.Images.InspectImageAsync(image.Name, cancellationToken);
+            return inspect.Config?.Labels is { } imageLabels
+                && imageLabels.TryGetValue(StandbyCopyLabel, out string? copy)
+                && string.Equals(copy, "low-level", StringComparison.Ordinal);
+        }
+        catch (DockerImageNotFoundException) when (image.IsLocalBuild)
+        {
+            throw new InvalidOperationException(
+                $"The Docker backend's image {image.Name} (from {image.Source}) is not on this Docker engine. Build it with `{image.BuildCommand}`.");
+        }
+        catch (DockerImageNotFoundException)
+        {
+            // Not a local build: Testcontainers pulls it.
+            return false;
+        }
+    }
+
+    /// <summary>With a version asked for (<c>ORLEANSLSN_PG_VERSION</c>), the primary must run it: never another one silently.</summary>
+    private static async Task CheckVersionAsync(Server primary, TestPostgresImage image, CancellationToken cancellationToken)
+    {
+        if (image.Version is not { } asked)
+        {
+            return;
+        }
+
+        await using var conn = new NpgsqlConnection(primary.ConnectionString);
+        await conn.OpenAsync(cancellationToken);
+        await using var cmd = new NpgsqlCommand("select current_setting('server_version_num')::int / 10000", conn);
+        int running = (int)(await cmd.ExecuteScalarAsync(cancellationToken))!;
+        if (running != asked)
+        {
+            throw new InvalidOperationException(
+                $"{PostgresBinaries.VersionEnvironmentVariable}={asked}, but the image {image.Name} (from {image.Source}) runs PostgreSQL {running}. " +
+                $"Build the image of {asked} with `{image.BuildCommand}`" +
+                (image.Source == TestPostgres.ImageVariable ? $" or unset {TestPostgres.ImageVariable}." : "."));
         }
     }
 
@@ -159,8 +238,9 @@ public sealed partial class DockerTestPostgresCluster : ITestPostgresCluster
             .Build();
 
     private static IContainer BuildStandby(
-        string image, INetwork network, IReadOnlyDictionary<string, string> labels, string[] settings, string name, int hostPort) =>
-        new ContainerBuilder(image)
+        string image, INetwork network, IReadOnlyDictionary<string, string> labels, string[] settings, string name, int hostPort, bool external)
+    {
+        ContainerBuilder builder = new ContainerBuilder(image)
             .WithNetwork(network)
             .WithNetworkAliases(name)
             .WithLabel(labels)
@@ -171,7 +251,19 @@ public sealed partial class DockerTestPostgresCluster : ITestPostgresCluster
             .WithEntrypoint("bash", ReplicaScriptPath)
             // The primary's settings came from its command line, not its postgresql.conf: a standby needs at least its
             // max_connections, max_wal_senders, ... and gets the same list.
-            .WithCommand(settings)
+            .WithCommand(settings);
+        if (external)
+        {
+            // The entry point waits for DockerBaseBackup's copy as root (it hands the folder to postgres, then runs the
+            // server as postgres): the container is ready to fill once it runs.
+            return builder
+                .WithEnvironment("BASE_BACKUP", "external")
+                .WithCreateParameterModifier(p => BindLoopback(p, hostPort))
+                .WithWaitStrategy(TcWait.ForUnixContainer())
+                .Build();
+        }
+
+        return builder
             .WithCreateParameterModifier(p =>
             {
                 p.User = "postgres";
@@ -179,13 +271,20 @@ public sealed partial class DockerTestPostgresCluster : ITestPostgresCluster
             })
             .WithWaitStrategy(TcWait.ForUnixContainer().UntilCommandIsCompleted("pg_isready", "-h", "127.0.0.1", "-U", "postgres", "-q"))
             .Build();
+    }
 
     /// <summary>
-    /// Creates and starts one server on a free loopback port; another process taking the port between the probe and
-    /// Docker's bind gets a second try on another port.
+    /// Creates and starts one server on a free loopback port (<paramref name="fill"/>, when given, runs once the container
+    /// runs and before the server is waited for); another process taking the port between the probe and Docker's bind
+    /// gets a second try on another port.
     /// </summary>
     private static async Task<Server> StartServerAsync(
-        string name, Func<int, IContainer> build, DockerClient docker, List<Server> started, CancellationToken cancellationToken)
+        string name,
+        Func<int, IContainer> build,
+        Func<Server, CancellationToken, Task>? fill,
+        DockerClient docker,
+        List<Server> started,
+        CancellationToken cancellationToken)
     {
         for (int attempt = 1; ; attempt++)
         {
@@ -202,6 +301,11 @@ public sealed partial class DockerTestPostgresCluster : ITestPostgresCluster
                 using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 deadline.CancelAfter(ReadyTimeout);
                 await container.StartAsync(deadline.Token);
+                if (fill is not null)
+                {
+                    await fill(server, deadline.Token);
+                }
+
                 await server.WaitReadyAsync(cancellationToken);
                 return server;
             }

@@ -1,3 +1,5 @@
+using OrleansLsn.PostgresLocal;
+
 namespace OrleansLsn.Tests.Infrastructure;
 
 /// <summary>
@@ -14,6 +16,9 @@ public static class TestPostgres
 
     public const string DefaultImage = "postgres:17";
 
+    /// <summary>The major version of the default images (Debian's PostgreSQL in deploy/local-images.sh's).</summary>
+    public const int DebianVersion = 15;
+
     private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(5);
     private static readonly Lazy<Task<TestBackendChoice>> Choice = new(() => ChooseAsync(
         Environment.GetEnvironmentVariable(BackendVariable),
@@ -24,24 +29,54 @@ public static class TestPostgres
     /// <summary>The run's backend (asked once; the Docker probe takes at most a few seconds).</summary>
     public static Task<TestBackendChoice> GetBackendAsync() => Choice.Value;
 
-    /// <summary>The Docker backend's image and where that choice came from.</summary>
-    public static (string Image, string Source) Image
+    /// <summary>The Docker backend's image and where that choice came from (see <see cref="ChooseImage"/>).</summary>
+    public static TestPostgresImage Image
     {
         get
         {
-            if (Environment.GetEnvironmentVariable(ImageVariable) is { Length: > 0 } image)
-            {
-                return (image, ImageVariable);
-            }
-
             string? file = FindLocalImagesEnv();
-            if (file is not null && ReadVariable(file, ImageVariable) is { Length: > 0 } local)
-            {
-                return (local, file);
-            }
-
-            return (DefaultImage, "default");
+            return ChooseImage(
+                Environment.GetEnvironmentVariable(ImageVariable),
+                Environment.GetEnvironmentVariable(PostgresBinaries.VersionEnvironmentVariable),
+                file is null ? null : (file, ReadVariable(file, ImageVariable)));
         }
+    }
+
+    /// <summary>
+    /// The Docker backend's image: <c>ORLEANSLSN_TEST_POSTGRES_IMAGE</c> when set; else, for an
+    /// <c>ORLEANSLSN_PG_VERSION</c> other than <see cref="DebianVersion"/>, <c>orleanslsn-local/postgres:&lt;version&gt;</c>
+    /// (built by <c>deploy/local-images.sh --pg &lt;version&gt;</c>); else deploy/local-images.env's value, else
+    /// <see cref="DefaultImage"/>. With a version asked for, the cluster checks that its primary runs that version.
+    /// </summary>
+    /// <exception cref="InvalidOperationException"><paramref name="versionSetting"/> is not a major version.</exception>
+    public static TestPostgresImage ChooseImage(string? imageSetting, string? versionSetting, (string File, string? Image)? localImagesEnv)
+    {
+        int? version = null;
+        if (!string.IsNullOrWhiteSpace(versionSetting))
+        {
+            version = int.TryParse(versionSetting.Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int v) && v >= 10
+                ? v
+                : throw new InvalidOperationException($"{PostgresBinaries.VersionEnvironmentVariable} must be a PostgreSQL major version such as 15 or 17, not '{versionSetting}'.");
+        }
+
+        const string DefaultBuild = "bash deploy/local-images.sh";
+        string build = version is { } asked && asked != DebianVersion ? $"{DefaultBuild} --pg {asked}" : DefaultBuild;
+        if (!string.IsNullOrWhiteSpace(imageSetting))
+        {
+            return new TestPostgresImage(imageSetting.Trim(), ImageVariable, version, build);
+        }
+
+        if (version is { } major && major != DebianVersion)
+        {
+            return new TestPostgresImage($"{TestPostgresImage.LocalPrefix}postgres:{major}", $"{PostgresBinaries.VersionEnvironmentVariable}={major}", version, build);
+        }
+
+        if (localImagesEnv is { Image: { Length: > 0 } local } env)
+        {
+            return new TestPostgresImage(local, env.File, version, build);
+        }
+
+        return new TestPostgresImage(DefaultImage, "default", version, build);
     }
 
     /// <summary>
@@ -52,7 +87,7 @@ public static class TestPostgres
     {
         TestBackendChoice choice = await GetBackendAsync();
         return choice.Backend == TestBackend.Docker
-            ? await DockerTestPostgresCluster.StartAsync(options, choice.Engine!, Image.Image, cancellationToken)
+            ? await DockerTestPostgresCluster.StartAsync(options, choice.Engine!, Image, cancellationToken)
             : await LocalTestPostgresCluster.StartAsync(options, cancellationToken);
     }
 
@@ -104,8 +139,7 @@ public static class TestPostgres
     private static TestBackendChoice Docker(DockerEngine engine, string why)
     {
         engine.ConfigureTestcontainers();
-        (string image, string source) = Image;
-        return new TestBackendChoice(TestBackend.Docker, $"{why}: {engine}; image {image} from {source}", engine);
+        return new TestBackendChoice(TestBackend.Docker, $"{why}: {engine}; image {Image}", engine);
     }
 
     private static string? FindLocalImagesEnv()
