@@ -67,7 +67,7 @@ public sealed class DatabaseRolesTests(PostgresFixture fixture) : MembershipTest
         await DropRolesAsync();
     }
 
-    private string Silo => As(Db, _roles.SiloRole, _siloPassword);
+    private string SiloRole => As(Db, _roles.SiloRole, _siloPassword);
 
     private string ClientRole => As(Db, _roles.ClientRole, _clientPassword);
 
@@ -77,7 +77,7 @@ public sealed class DatabaseRolesTests(PostgresFixture fixture) : MembershipTest
     public async Task ClientRole_CannotWriteOrReadMembershipRowsNorReplicate_ButRunsTheGatewayQuery()
     {
         await DatabaseRoles.ApplyAsync(Db, _roles, null, Ct);
-        AdoNetClusteringTable siloTable = await MembershipTableAsync(Silo);
+        AdoNetClusteringTable siloTable = await MembershipTableAsync(SiloRole);
         MembershipTableData start = await siloTable.ReadAllAsync(Ct);
         MembershipEntry gateway = Entry(11111, SiloStatus.Active, proxyPort: 30001);
         Assert.True(await siloTable.InsertRowAsync(gateway, start.Version.Next(), Ct));
@@ -109,8 +109,8 @@ public sealed class DatabaseRolesTests(PostgresFixture fixture) : MembershipTest
         Assert.True(await PostgresMembershipSchema.IsAppliedAsync(ClientRole, null, Ct));
 
         // Nobody but the two roles may call the gateway function (it runs with its owner's rights).
-        Assert.Equal(false, await ScalarAsync<bool>(Db, $"SELECT has_function_privilege('{_roles.TrackerRole}', 'orleanslsn_membership_gateways(text, integer)', 'EXECUTE')"));
-        Assert.Equal(false, await ScalarAsync<bool>(Db, "SELECT has_function_privilege('public', 'orleanslsn_membership_gateways(text, integer)', 'EXECUTE')"));
+        Assert.False(await ScalarAsync<bool>(Db, $"SELECT has_function_privilege('{_roles.TrackerRole}', 'orleanslsn_membership_gateways(text, integer)', 'EXECUTE')"));
+        Assert.False(await ScalarAsync<bool>(Db, "SELECT has_function_privilege('public', 'orleanslsn_membership_gateways(text, integer)', 'EXECUTE')"));
     }
 
     [Fact]
@@ -119,10 +119,10 @@ public sealed class DatabaseRolesTests(PostgresFixture fixture) : MembershipTest
         await DatabaseRoles.ApplyAsync(Db, _roles, null, Ct);
 
         var logger = new RecordingLogger();
-        await PostgresMembershipSchema.ApplyAsync(Silo, logger, Ct);
+        await PostgresMembershipSchema.ApplyAsync(SiloRole, logger, Ct);
         Assert.Equal(1, logger.Count(PostgresMembershipSchema.EventIds.AlreadyPresent));
 
-        AdoNetClusteringTable table = await MembershipTableAsync(Silo);
+        AdoNetClusteringTable table = await MembershipTableAsync(SiloRole);
         MembershipTableData start = await table.ReadAllAsync(Ct);
         MembershipEntry entry = Entry(11111, SiloStatus.Joining, proxyPort: 30000);
         Assert.True(await table.InsertRowAsync(entry, start.Version.Next(), Ct));
@@ -132,9 +132,9 @@ public sealed class DatabaseRolesTests(PostgresFixture fixture) : MembershipTest
         await table.UpdateIAmAliveAsync(entry, Ct);
         Assert.Equal(SiloStatus.Active, Assert.Single((await table.ReadAllAsync(Ct)).Members).Item1.Status);
 
-        await AssertRefusedAsync(Silo, "CREATE TABLE silo_was_here (id int)");
-        await AssertRefusedAsync(Silo, "UPDATE OrleansQuery SET QueryText = 'SELECT 1'");
-        await AssertRefusedAsync(Silo, "SELECT count(*) FROM app_orders");
+        await AssertRefusedAsync(SiloRole, "CREATE TABLE silo_was_here (id int)");
+        await AssertRefusedAsync(SiloRole, "UPDATE OrleansQuery SET QueryText = 'SELECT 1'");
+        await AssertRefusedAsync(SiloRole, "SELECT count(*) FROM app_orders");
     }
 
     [Fact]
@@ -143,7 +143,7 @@ public sealed class DatabaseRolesTests(PostgresFixture fixture) : MembershipTest
         await DatabaseRoles.ApplyAsync(Db, _roles, null, Ct);
         await ExecuteAsync(Db, "UPDATE OrleansQuery SET QueryText = 'SELECT 1' WHERE QueryKey = 'GatewaysQueryKey'");
 
-        MembershipSchemaException outdated = await Assert.ThrowsAsync<MembershipSchemaException>(() => PostgresMembershipSchema.ApplyAsync(Silo, null, Ct));
+        MembershipSchemaException outdated = await Assert.ThrowsAsync<MembershipSchemaException>(() => PostgresMembershipSchema.ApplyAsync(SiloRole, null, Ct));
         Assert.Contains("out of date", outdated.Message, StringComparison.Ordinal);
         Assert.Contains($"role \"{_roles.SiloRole}\"", outdated.Message, StringComparison.Ordinal);
         Assert.Contains("database-roles --apply", outdated.Message, StringComparison.Ordinal);
@@ -151,13 +151,13 @@ public sealed class DatabaseRolesTests(PostgresFixture fixture) : MembershipTest
         Assert.Equal("SELECT 1", await ScalarAsync<string>(Db, "SELECT QueryText FROM OrleansQuery WHERE QueryKey = 'GatewaysQueryKey'"));
 
         await ExecuteAsync(Db, "DROP TABLE orleanslsn_membership_silo, orleanslsn_membership_deployment, OrleansQuery CASCADE");
-        MembershipSchemaException missing = await Assert.ThrowsAsync<MembershipSchemaException>(() => PostgresMembershipSchema.ApplyAsync(Silo, null, Ct));
+        MembershipSchemaException missing = await Assert.ThrowsAsync<MembershipSchemaException>(() => PostgresMembershipSchema.ApplyAsync(SiloRole, null, Ct));
         Assert.Contains($"database \"{DatabaseName}\" is missing", missing.Message, StringComparison.Ordinal);
         Assert.Equal(PostgresErrorCodes.InsufficientPrivilege, Assert.IsType<PostgresException>(missing.InnerException).SqlState);
 
         // The owner repairs it; the silo role starts again.
         await DatabaseRoles.ApplyAsync(Db, _roles, null, Ct);
-        await PostgresMembershipSchema.ApplyAsync(Silo, null, Ct);
+        await PostgresMembershipSchema.ApplyAsync(SiloRole, null, Ct);
     }
 
     [Fact]
@@ -172,7 +172,7 @@ public sealed class DatabaseRolesTests(PostgresFixture fixture) : MembershipTest
 
         var options = new ReplicationPumpOptions
         {
-            ConnectionString = Silo,
+            ConnectionString = SiloRole,
             SlotName = slot,
             PublicationName = publication,
             CreatePublication = false,
@@ -205,7 +205,7 @@ public sealed class DatabaseRolesTests(PostgresFixture fixture) : MembershipTest
         // although the silo role may not read the table.
         await ExecuteAsync(Db, $"ALTER ROLE {_roles.SiloRole} REPLICATION");
         await Wait.UntilAsync(() => pump.Status is { State: ReplicationState.Streaming, ServerPid: not null }, TimeSpan.FromSeconds(30), () => $"streaming; status {pump.Status}", Ct);
-        await AssertRefusedAsync(Silo, "SELECT count(*) FROM app_orders");
+        await AssertRefusedAsync(SiloRole, "SELECT count(*) FROM app_orders");
         await ExecuteAsync(Db, "INSERT INTO app_orders VALUES (1, 'one'), (2, 'two')");
         await Wait.UntilAsync(() => { lock (received) { return received.Count == 2; } }, TimeSpan.FromSeconds(30), () => $"2 rows streamed; got {received.Count}; status {pump.Status}", Ct);
         Assert.Equal(["1", "2"], received);
@@ -222,7 +222,7 @@ public sealed class DatabaseRolesTests(PostgresFixture fixture) : MembershipTest
         await AssertRefusedAsync(tracker, "SELECT count(*) FROM app_orders");
         await AssertRefusedAsync(tracker, "SELECT count(*) FROM orleansquery");
         await AssertRefusedAsync(As(Db, _roles.TrackerRole, _trackerPassword), "SELECT count(*) FROM orleanslsn_membership_silo");
-        Assert.Equal(true, await ScalarAsync<bool>(tracker, "SELECT pg_is_in_recovery()"));
+        Assert.True(await ScalarAsync<bool>(tracker, "SELECT pg_is_in_recovery()"));
 
         await using var engine = new LsnTracker("roles", new LsnTrackerOptions { ReplicaConnectionString = tracker });
         engine.Start();
