@@ -29,6 +29,7 @@ public sealed class DatabaseRolesTests(PostgresFixture fixture) : MembershipTest
 {
     private const string ClusterId = "roles-cluster";
     private readonly List<string> _slots = new();
+    private string[] _roleNames = [];
     private DatabaseRolesOptions _roles = null!;
     private string _siloPassword = "";
     private string _clientPassword = "";
@@ -51,6 +52,8 @@ public sealed class DatabaseRolesTests(PostgresFixture fixture) : MembershipTest
             ClientPasswordVerifier = ScramVerifier.Compute(_clientPassword),
             TrackerPasswordVerifier = ScramVerifier.Compute(_trackerPassword),
         };
+        // Kept apart: tests change _roles (an invalid name, say), cleanup drops what was created.
+        _roleNames = [_roles.SiloRole, _roles.ClientRole, _roles.TrackerRole];
         await DropRolesAsync();
         await ExecuteAsync(Db, "CREATE TABLE app_orders (id bigint PRIMARY KEY, note text)");
     }
@@ -377,7 +380,7 @@ public sealed class DatabaseRolesTests(PostgresFixture fixture) : MembershipTest
 
     private async Task DropRolesAsync()
     {
-        foreach (string role in new[] { _roles.SiloRole, _roles.ClientRole, _roles.TrackerRole })
+        foreach (string role in _roleNames)
         {
             await ExecuteAsync(Fixture.PrimaryConnectionString, $"DROP ROLE IF EXISTS \"{role}\"");
         }
