@@ -14,6 +14,9 @@ internal static class ClusterCommand
     internal const string DemoPublication = "orleanslsn_demo_pub";
     internal const string DemoTable = "orleanslsn_demo";
 
+    /// <summary>The demo's table (streamed through <see cref="DemoSlot"/>).</summary>
+    internal const string DemoTableSql = $"create table if not exists {DemoTable}(id bigserial primary key, note text not null, region text)";
+
     internal static Command Create()
     {
         var command = new Command("cluster", "Start a local OrleansLsn cluster (PostgreSQL primary with a password, standbys eu-west and us-east, two silo processes per region, TLS on) and keep it running until Ctrl-C; prints the client settings and where the connection strings are.");
@@ -54,6 +57,8 @@ internal static class ClusterCommand
     {
         var options = new LocalDeploymentOptions { Name = "cluster", PasswordAuthentication = true };
         options.Slots.Add((DemoSlot, DemoPublication, DemoTable));
+        // Before the roles: the slot's publication is made by the table's owner, so the silo role needs no right to.
+        options.SetupSql.Add(DemoTableSql);
         return options;
     }
 }

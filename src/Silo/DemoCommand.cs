@@ -79,7 +79,6 @@ internal static class DemoCommand
         await using var primary = NpgsqlDataSource.Create(deployment.Postgres.Primary.ConnectionString);
         await using var euWest = NpgsqlDataSource.Create(deployment.ReplicaOf(EuWest));
         await using var usEast = NpgsqlDataSource.Create(deployment.ReplicaOf(UsEast));
-        await ExecAsync(primary, $"create table if not exists {ClusterCommand.DemoTable}(id bigserial primary key, note text not null, region text)", cancellationToken);
 
         Console.WriteLine("connecting a client through the client library (gateways from the membership table, TLS with its own certificate)...");
         var sw = Stopwatch.StartNew();
@@ -284,12 +283,6 @@ internal static class DemoCommand
     {
         await using NpgsqlCommand command = primary.CreateCommand($"insert into {ClusterCommand.DemoTable}(note) select 'streamed ' || g from generate_series(1, $1) g");
         command.Parameters.AddWithValue(rows);
-        await command.ExecuteNonQueryAsync(cancellationToken);
-    }
-
-    private static async Task ExecAsync(NpgsqlDataSource source, string sql, CancellationToken cancellationToken)
-    {
-        await using NpgsqlCommand command = source.CreateCommand(sql);
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 

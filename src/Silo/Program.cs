@@ -14,6 +14,7 @@ internal static class Program
         root.Subcommands.Add(LocalPostgresCommand.Create());
         root.Subcommands.Add(HealthCheckCommand.Create());
         root.Subcommands.Add(ClientDemoCommand.Create());
+        root.Subcommands.Add(DatabaseRolesCommand.Create());
 
         // SIGTERM and Ctrl-C cancel the command's token; give it time to stop silos and servers gracefully (the default
         // would end the process after 2 s, leaving them to their own watchdogs).

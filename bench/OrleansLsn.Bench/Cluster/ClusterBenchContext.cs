@@ -1,4 +1,3 @@
-using Npgsql;
 using OrleansLsn.Client;
 using OrleansLsn.Silo.Local;
 
@@ -65,17 +64,11 @@ internal sealed class ClusterBenchContext : IAsyncDisposable
         options.PostgresSettings["wal_sender_timeout"] = "'2s'";
         options.PostgresSettings["max_replication_slots"] = "40";
         options.PostgresSettings["max_wal_senders"] = "40";
+        // Before the roles: they create the slots' publication as the table's owner.
+        options.SetupSql.Add($"create table {Table} (id bigint primary key, payload text, n int, ts timestamptz)");
         LocalDeployment deployment = await LocalDeployment.StartAsync(options, progress, cancellationToken).ConfigureAwait(false);
         try
         {
-            await using (var conn = new NpgsqlConnection(deployment.Postgres.Primary.ConnectionString))
-            {
-                await conn.OpenAsync(cancellationToken).ConfigureAwait(false);
-                await using var cmd = new NpgsqlCommand(
-                    $"create table {Table} (id bigint primary key, payload text, n int, ts timestamptz); create publication {Publication} for table {Table}", conn);
-                await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-            }
-
             OrleansLsnClient client = await LocalClient.ConnectAsync(deployment.ClientSettings, cancellationToken, Microsoft.Extensions.Logging.LogLevel.Error).ConfigureAwait(false);
             return new ClusterBenchContext(deployment, client, quick, streamRuns, streamRows);
         }

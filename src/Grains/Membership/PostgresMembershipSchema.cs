@@ -59,6 +59,8 @@ public static partial class PostgresMembershipSchema
 
     private static readonly Lazy<string> Script = new(LoadScript);
 
+    private static readonly Lazy<ExpectedSchema> Expected = new(() => ExpectedSchema.Parse(SetupSql));
+
     /// <summary>The setup SQL applied by <see cref="ApplyAsync"/>.</summary>
     public static string SetupSql => Script.Value;
 
@@ -70,6 +72,11 @@ public static partial class PostgresMembershipSchema
     /// <param name="logger">Receives one line saying what was created, updated or already present; may be null.</param>
     /// <param name="cancellationToken">Cancels the wait for the lock and the statements; nothing is then changed.</param>
     /// <exception cref="ArgumentException"><paramref name="connectionString"/> is empty.</exception>
+    /// <exception cref="MembershipSchemaException">
+    /// The schema is missing or out of date and the role may not create or change it; nothing was changed. When the schema
+    /// is present and current, nothing is written at all, so a role without <c>CREATE</c> (the silo role of
+    /// <c>DatabaseRoles</c>) passes.
+    /// </exception>
     /// <exception cref="NpgsqlException">The database refused a statement or could not be reached; nothing was changed.</exception>
     public static async Task ApplyAsync(string connectionString, ILogger? logger, CancellationToken cancellationToken)
     {
@@ -93,19 +100,44 @@ public static partial class PostgresMembershipSchema
             ? new HashSet<string>(StringComparer.Ordinal)
             : await PresentKeysAsync(connection, transaction, InstalledQueryKeys, cancellationToken).ConfigureAwait(false);
 
-        var written = new List<string>();
-        await using (var scriptCommand = new NpgsqlCommand(SetupSql, connection, transaction))
-        await using (NpgsqlDataReader reader = await scriptCommand.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        // Current: nothing to write, so no DDL at all. A silo role with only its table rights (see DatabaseRoles) starts
+        // against a schema its owner applied.
+        if (missingTables.Count == 0 && await IsCurrentAsync(connection, transaction, cancellationToken).ConfigureAwait(false))
         {
-            // Only the final upsert returns rows: the keys it inserted or rewrote.
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            Log.AlreadyPresent(logger, database, InstalledQueryKeys.Length);
+            return;
+        }
+
+        var written = new List<string>();
+        try
+        {
+            await using var scriptCommand = new NpgsqlCommand(SetupSql, connection, transaction);
+            await using NpgsqlDataReader reader = await scriptCommand.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            // Only the final upsert returns QueryKey rows: the keys it inserted or rewrote.
             do
             {
+                bool keys = reader.FieldCount == 1 && string.Equals(reader.GetName(0), "querykey", StringComparison.Ordinal);
                 while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
-                    written.Add(reader.GetString(0));
+                    if (keys)
+                    {
+                        written.Add(reader.GetString(0));
+                    }
                 }
             }
             while (await reader.NextResultAsync(cancellationToken).ConfigureAwait(false));
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege)
+        {
+            string what = missingTables.Count == TableNames.Length ? "missing"
+                : missingTables.Count > 0 ? $"incomplete (missing {string.Join(", ", missingTables)})"
+                : "out of date (a query or the gateway function differs from this version's)";
+            throw new MembershipSchemaException(
+                $"The Orleans membership schema in database \"{database}\" is {what}, and role \"{connection.UserName}\" may not create or change it ({e.SqlState}: {e.MessageText}). "
+                + "Apply it once as the database owner or a superuser: 'database-roles --apply' of the silo executable does it (and grants the silo, client and tracker roles their rights), "
+                + "or run PostgresMembershipSchema.SetupSql in one transaction (psql -1). Then start the silo again.",
+                e);
         }
 
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
@@ -158,6 +190,42 @@ public static partial class PostgresMembershipSchema
         return true;
     }
 
+    /// <summary>
+    /// Whether the gateway function and every installed query hold exactly this version's text (tables checked before).
+    /// Only reads: needs no right beyond <c>SELECT</c> on <c>OrleansQuery</c>.
+    /// </summary>
+    private static async Task<bool> IsCurrentAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken cancellationToken)
+    {
+        await using (var function = new NpgsqlCommand(
+            "SELECT p.prosrc, p.prosecdef FROM pg_proc AS p WHERE p.oid = to_regprocedure('orleanslsn_membership_gateways(text,integer)')", connection, transaction))
+        await using (NpgsqlDataReader reader = await function.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false)
+                || !string.Equals(reader.GetString(0), Expected.Value.GatewayFunctionBody, StringComparison.Ordinal)
+                || !reader.GetBoolean(1))
+            {
+                return false;
+            }
+        }
+
+        Dictionary<string, string> expected = Expected.Value.Queries;
+        int same = 0;
+        await using (var queries = new NpgsqlCommand("SELECT QueryKey, QueryText FROM OrleansQuery WHERE QueryKey = ANY($1)", connection, transaction))
+        {
+            queries.Parameters.Add(new NpgsqlParameter { Value = expected.Keys.ToArray() });
+            await using NpgsqlDataReader reader = await queries.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                if (string.Equals(reader.GetString(1), expected[reader.GetString(0)], StringComparison.Ordinal))
+                {
+                    same++;
+                }
+            }
+        }
+
+        return same == expected.Count;
+    }
+
     private static async Task<IReadOnlyList<string>> MissingTablesAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, CancellationToken cancellationToken)
     {
         var missing = new List<string>();
@@ -184,6 +252,29 @@ public static partial class PostgresMembershipSchema
         }
 
         return present;
+    }
+
+    /// <summary>What the script stores, as the server keeps it: each query's text and the gateway function's body.</summary>
+    private sealed record ExpectedSchema(Dictionary<string, string> Queries, string GatewayFunctionBody)
+    {
+        internal static ExpectedSchema Parse(string script)
+        {
+            var queries = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (System.Text.RegularExpressions.Match m in System.Text.RegularExpressions.Regex.Matches(
+                script, @"'(?<key>[A-Za-z]+)',\s*\$query\$(?<text>.*?)\$query\$", System.Text.RegularExpressions.RegexOptions.Singleline))
+            {
+                queries.Add(m.Groups["key"].Value, m.Groups["text"].Value);
+            }
+
+            System.Text.RegularExpressions.Match body = System.Text.RegularExpressions.Regex.Match(
+                script, @"\$function\$(?<body>.*?)\$function\$", System.Text.RegularExpressions.RegexOptions.Singleline);
+            if (!body.Success || !InstalledQueryKeys.All(queries.ContainsKey) || queries.Count != InstalledQueryKeys.Length)
+            {
+                throw new InvalidOperationException($"The embedded resource {ResourceName} does not have the expected shape (one $query$ text per installed key and one $function$ body).");
+            }
+
+            return new ExpectedSchema(queries, body.Groups["body"].Value);
+        }
     }
 
     private static string LoadScript()

@@ -22,6 +22,11 @@
 -- Two writers racing with the same @Version queue on the row lock; the loser re-checks the bumped Version, finds it
 -- changed and does nothing. Both or neither, with no reliance on ASSERT, exceptions or multi-statement batches.
 
+-- The schema everything below goes to, pinned for this transaction with pg_temp last, so that the gateway function
+-- (SET search_path FROM CURRENT) resolves its table in this schema only, whatever its caller's search_path. The
+-- script is applied in one transaction (psql: -1).
+SELECT set_config('search_path', quote_ident(current_schema()) || ', pg_temp', true) AS pinned_search_path;
+
 CREATE TABLE IF NOT EXISTS OrleansQuery
 (
     QueryKey  varchar(64) NOT NULL PRIMARY KEY,
@@ -53,6 +58,21 @@ CREATE TABLE IF NOT EXISTS orleanslsn_membership_silo
     i_am_alive_time timestamptz NOT NULL,
     PRIMARY KEY (deployment_id, address, port, generation)
 );
+
+-- The gateway list for clients (GatewaysQueryKey). SECURITY DEFINER: it runs with its owner's rights, so a client role
+-- needs EXECUTE on it and SELECT on OrleansQuery only, no right on the membership tables. Nobody else may call it
+-- (database-roles grants EXECUTE to the client and silo roles).
+CREATE OR REPLACE FUNCTION orleanslsn_membership_gateways(deployment text, silo_status integer)
+RETURNS TABLE ("Address" text, "ProxyPort" integer, "Generation" integer)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path FROM CURRENT
+AS $function$
+SELECT address, proxy_port, generation
+FROM orleanslsn_membership_silo
+WHERE deployment_id = $1 AND status = $2 AND proxy_port > 0
+$function$;
+
+REVOKE ALL ON FUNCTION orleanslsn_membership_gateways(text, integer) FROM PUBLIC;
 
 -- The queries the provider runs. Other Orleans ADO.NET providers may keep their own rows in OrleansQuery; only these
 -- keys are written, and a row is rewritten only when its text differs.
@@ -171,9 +191,8 @@ $query$
 (
     'GatewaysQueryKey',
     $query$
-SELECT address AS "Address", proxy_port AS "ProxyPort", generation AS "Generation"
-FROM orleanslsn_membership_silo
-WHERE deployment_id = @DeploymentId AND status = @Status AND proxy_port > 0
+SELECT "Address", "ProxyPort", "Generation"
+FROM orleanslsn_membership_gateways(@DeploymentId::text, @Status::integer)
 $query$
 ),
 (

@@ -73,6 +73,55 @@ public static class PostgresIdentifiers
         return null;
     }
 
+    /// <summary>
+    /// Checks a role name: 1 to 63 characters, a letter from <c>a-z</c> or <c>_</c> first, then <c>a-z</c>,
+    /// <c>0-9</c> or <c>_</c>. Lower case only, so the name a connection string's <c>Username</c> gives is the name
+    /// PostgreSQL stores whether or not it is quoted. Names PostgreSQL reserves (<c>pg_*</c>) or gives a meaning in
+    /// role specifications (<c>public</c>, <c>none</c>, <c>current_user</c>, ...) are refused. Returns
+    /// <see langword="null"/> when valid, else the reason.
+    /// </summary>
+    public static string? CheckRoleName(string? name)
+    {
+        if (string.IsNullOrEmpty(name))
+        {
+            return "a role name must not be empty";
+        }
+
+        if (name.Length > MaxLength)
+        {
+            return $"role name \"{Printable(name)}\" is longer than {MaxLength} characters";
+        }
+
+        for (int i = 0; i < name.Length; i++)
+        {
+            char c = name[i];
+            bool ok = c is (>= 'a' and <= 'z') or '_' || (i > 0 && c is >= '0' and <= '9');
+            if (!ok)
+            {
+                return $"role name \"{Printable(name)}\" has '{Printable(c.ToString())}' at position {i}; use a-z or _ first, then a-z, 0-9 or _";
+            }
+        }
+
+        if (name.StartsWith("pg_", StringComparison.Ordinal))
+        {
+            return $"role name \"{name}\" starts with pg_, which PostgreSQL reserves for its own roles";
+        }
+
+        if (name is "public" or "none" or "current_user" or "current_role" or "session_user")
+        {
+            return $"role name \"{name}\" has a special meaning in PostgreSQL; choose another";
+        }
+
+        return null;
+    }
+
+    /// <summary>Quotes a string as an SQL literal: wraps it in single quotes and doubles any single quote inside.</summary>
+    public static string QuoteLiteral(string value)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        return "'" + value.Replace("'", "''", StringComparison.Ordinal) + "'";
+    }
+
     /// <summary>Quotes an identifier for SQL: wraps it in double quotes and doubles any double quote inside.</summary>
     public static string Quote(string identifier)
     {

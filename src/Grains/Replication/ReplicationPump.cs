@@ -748,6 +748,7 @@ public sealed partial class ReplicationPump : IAsyncDisposable
               || p.MessageText.Contains("invalidated", StringComparison.OrdinalIgnoreCase) => (ReplicationErrorKind.SlotInvalidated, true),
         PostgresException { SqlState: PostgresErrorCodes.UndefinedObject } p
             when p.MessageText.Contains("publication", StringComparison.OrdinalIgnoreCase) => (ReplicationErrorKind.PublicationMissing, false),
+        PostgresException { SqlState: PostgresErrorCodes.InsufficientPrivilege } => (ReplicationErrorKind.PermissionDenied, false),
         PostgresException p when p.SqlState.StartsWith("08", StringComparison.Ordinal) || p.SqlState.StartsWith("57", StringComparison.Ordinal)
             => (ReplicationErrorKind.ConnectionLost, false),
         PostgresException => (ReplicationErrorKind.Unexpected, false),

@@ -25,14 +25,28 @@ internal static class SlotSetup
         string walLevel;
         int version;
         string database;
+        string role;
+        bool mayReplicate;
         await using (var cmd = new NpgsqlCommand(
-            "SELECT current_setting('wal_level'), current_setting('server_version_num')::int, current_database()", admin))
+            "SELECT current_setting('wal_level'), current_setting('server_version_num')::int, current_database(), current_user::text, "
+            + "coalesce((SELECT r.rolreplication OR r.rolsuper FROM pg_roles AS r WHERE r.rolname = current_user), false)", admin))
         await using (NpgsqlDataReader reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
         {
             await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
             walLevel = reader.GetString(0);
             version = reader.GetInt32(1);
             database = reader.GetString(2);
+            role = reader.GetString(3);
+            mayReplicate = reader.GetBoolean(4);
+        }
+
+        if (!mayReplicate)
+        {
+            // Checked first: without the attribute the slot functions and the replication connection fail with messages
+            // that do not say which role or what to grant.
+            throw new ReplicationException(
+                ReplicationErrorKind.PermissionDenied,
+                $"role \"{role}\" lacks the REPLICATION attribute, which replication slot \"{slot}\" needs (to create and stream from a logical slot); grant it as a superuser (ALTER ROLE {PostgresIdentifiers.Quote(role)} REPLICATION) or connect as the silo role that 'database-roles' creates.");
         }
 
         if (!string.Equals(walLevel, "logical", StringComparison.Ordinal))
@@ -126,6 +140,14 @@ internal static class SlotSetup
         {
             // Created concurrently by someone else: fine.
             return false;
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege)
+        {
+            throw new ReplicationException(
+                ReplicationErrorKind.PermissionDenied,
+                $"the connection's role may not create publication \"{publication}\" in database \"{database}\" ({e.SqlState}: {e.MessageText}): creating a publication needs CREATE on the database and ownership of its tables (FOR ALL TABLES: a superuser). Create it as the tables' owner ('database-roles --apply' does, for the configured slots) and turn {nameof(ReplicationPumpOptions.CreatePublication)} off, or grant those rights.",
+                false,
+                e);
         }
     }
 

@@ -74,6 +74,13 @@ public enum ReplicationErrorKind
 
     /// <summary>Anything else. Retried.</summary>
     Unexpected,
+
+    /// <summary>
+    /// The connection's role lacks a right the pump needs: the <c>REPLICATION</c> attribute (slots and the replication
+    /// connection), or the right to create the publication. The message names the role and the right. Retried, so
+    /// granting it is enough.
+    /// </summary>
+    PermissionDenied,
 }
 
 /// <summary>A snapshot of a replication pump.</summary>

@@ -225,6 +225,12 @@ public static partial class SiloProgram
             {
                 return false;
             }
+            catch (MembershipSchemaException e)
+            {
+                // Retrying cannot help: the role lacks the right; the message says what to do.
+                Log.MembershipSchemaRefused(logger, e.Message);
+                return false;
+            }
             catch (Exception e) when (e is Npgsql.NpgsqlException or System.Net.Sockets.SocketException or TimeoutException)
             {
                 Log.MembershipUnavailable(logger, delay.TotalSeconds, e.GetType().Name + ": " + e.Message);
@@ -289,5 +295,8 @@ public static partial class SiloProgram
 
         [LoggerMessage(4202, LogLevel.Warning, "The membership database is not reachable; retrying in {DelaySeconds} s: {Error}")]
         internal static partial void MembershipUnavailable(ILogger logger, double delaySeconds, string error);
+
+        [LoggerMessage(4203, LogLevel.Critical, "The silo cannot start: {Error}")]
+        internal static partial void MembershipSchemaRefused(ILogger logger, string error);
     }
 }

@@ -2,6 +2,9 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography;
+using Npgsql;
+using OrleansLsn.Database;
 using OrleansLsn.PostgresLocal;
 
 namespace OrleansLsn.Silo.Local;
@@ -35,6 +38,21 @@ public sealed class LocalDeploymentOptions
     public bool PasswordAuthentication { get; set; } = true;
 
     /// <summary>
+    /// SQL run on the primary as its superuser after it starts and before the database roles are applied, e.g. the
+    /// tables the <see cref="Slots"/> publish (their publications are created with the roles, by the tables' owner, so
+    /// the silos need no right to create them).
+    /// </summary>
+    public IList<string> SetupSql { get; } = new List<string>();
+
+    /// <summary>
+    /// Least-privilege roles (default): the membership schema and <see cref="OrleansLsn.Database.DatabaseRoles"/>' silo,
+    /// client and tracker roles are applied as the superuser, each with a random password; silos connect as the silo
+    /// role (primary, membership) and the tracker role (replicas), the client as the client role.
+    /// <see langword="false"/>: everyone connects as the superuser.
+    /// </summary>
+    public bool DatabaseRoles { get; set; } = true;
+
+    /// <summary>
     /// Leave the deployment's folder (silo logs, certificates and keys, secret files) when disposed, for inspection; the
     /// caller deletes it. Default <see langword="false"/>: everything is removed.
     /// </summary>
@@ -60,6 +78,7 @@ public sealed class LocalDeployment : IAsyncDisposable
 
     private readonly List<SiloProcess> _silos = new();
     private readonly LocalDeploymentOptions _options;
+    private readonly Dictionary<string, string> _trackerConnectionStrings = new(StringComparer.Ordinal);
     private int _next;
 
     private LocalDeployment(LocalDeploymentOptions options, LocalPostgresCluster postgres, DevCertificates certificates, string folder)
@@ -80,8 +99,20 @@ public sealed class LocalDeployment : IAsyncDisposable
 
     public IReadOnlyList<SiloProcess> Silos => _silos;
 
-    /// <summary>The membership database's connection string (a secret when passwords are on: never print it).</summary>
+    /// <summary>The membership database's connection string as the superuser (a secret when passwords are on: never print it).</summary>
     public string MembershipConnectionString => Postgres.Primary.ConnectionString;
+
+    /// <summary>The primary as the silo role (membership rows, <c>REPLICATION</c>); the superuser's without <see cref="LocalDeploymentOptions.DatabaseRoles"/>.</summary>
+    public string SiloConnectionString { get; private set; } = "";
+
+    /// <summary>The membership database as the client role (the gateway query only); the superuser's without <see cref="LocalDeploymentOptions.DatabaseRoles"/>.</summary>
+    public string ClientConnectionString { get; private set; } = "";
+
+    /// <summary>The file holding <see cref="SiloConnectionString"/>, given to the silos.</summary>
+    public string SiloConnectionStringFile => SecretPath("silo.connection");
+
+    /// <summary>The file holding <see cref="ClientConnectionString"/>, given to clients as their membership connection string.</summary>
+    public string ClientConnectionStringFile => SecretPath("client.connection");
 
     /// <summary>The file holding the password of the client's PFX (<see cref="DevCertificates.PfxPath"/> of <c>client</c>).</summary>
     public string ClientPfxPasswordFile => SecretPath("client-pfx.password");
@@ -97,7 +128,7 @@ public sealed class LocalDeployment : IAsyncDisposable
     {
         ["OrleansLsn:ClusterId"] = ClusterId,
         ["OrleansLsn:ServiceId"] = ClusterId,
-        ["OrleansLsn:MembershipConnectionStringFile"] = PrimaryConnectionStringFile,
+        ["OrleansLsn:MembershipConnectionStringFile"] = ClientConnectionStringFile,
         ["OrleansLsn:Tls:Mode"] = _options.Tls ? "Required" : "Disabled",
         // The client's certificate as a PFX whose password is in a file, as an application would get both from its secrets.
         ["OrleansLsn:Tls:CertificatePath"] = Certificates.PfxPath("client"),
@@ -105,10 +136,13 @@ public sealed class LocalDeployment : IAsyncDisposable
         ["OrleansLsn:Tls:CaCertificatePath"] = Certificates.CaCertificatePath,
     };
 
-    /// <summary>The connection string of <paramref name="region"/>'s replica (a secret when passwords are on).</summary>
+    /// <summary>The connection string of <paramref name="region"/>'s replica as the superuser (a secret when passwords are on).</summary>
     public string ReplicaOf(string region) => Postgres.GetStandby(region).ConnectionString;
 
-    /// <summary>The file holding the connection string of <paramref name="region"/>'s replica.</summary>
+    /// <summary>The connection string of <paramref name="region"/>'s replica as the tracker role (what the silos get); the superuser's without <see cref="LocalDeploymentOptions.DatabaseRoles"/>.</summary>
+    public string TrackerConnectionStringOf(string region) => _trackerConnectionStrings.TryGetValue(region, out string? value) ? value : ReplicaOf(region);
+
+    /// <summary>The file holding <see cref="TrackerConnectionStringOf"/> for <paramref name="region"/>, given to that region's silos.</summary>
     public string ReplicaConnectionStringFileOf(string region) =>
         SecretPath($"replica-{Postgres.GetStandby(region).Name}.connection");
 
@@ -138,6 +172,12 @@ public sealed class LocalDeployment : IAsyncDisposable
         var deployment = new LocalDeployment(options, postgres, certificates, folder);
         try
         {
+            await deployment.PrepareDatabaseAsync(cancellationToken).ConfigureAwait(false);
+            if (options.DatabaseRoles)
+            {
+                progress($"  least-privilege roles: silos connect as {DatabaseRolesOptions.DefaultSiloRole} (membership rows, REPLICATION) and {DatabaseRolesOptions.DefaultTrackerRole} (replicas, no table rights), the client as {DatabaseRolesOptions.DefaultClientRole} (the gateway query only); random passwords");
+            }
+
             deployment.WriteSecretFiles();
             progress(options.PasswordAuthentication
                 ? "  PostgreSQL asks for a password over TCP (a random one for this run); silos and the client read their connection strings from files (mode 600)"
@@ -182,8 +222,8 @@ public sealed class LocalDeployment : IAsyncDisposable
             ["OrleansLsn:ServiceId"] = ClusterId,
             ["OrleansLsn:Region"] = region,
             // Connection strings through files, never on the command line or in the environment (ps shows both).
-            ["OrleansLsn:PrimaryConnectionStringFile"] = PrimaryConnectionStringFile,
-            ["OrleansLsn:MembershipConnectionStringFile"] = PrimaryConnectionStringFile,
+            ["OrleansLsn:PrimaryConnectionStringFile"] = SiloConnectionStringFile,
+            ["OrleansLsn:MembershipConnectionStringFile"] = SiloConnectionStringFile,
             ["OrleansLsn:ReplicaConnectionStringFile"] = ReplicaConnectionStringFileOf(region),
             ["OrleansLsn:AdvertisedAddress"] = "127.0.0.1",
             ["OrleansLsn:SiloPort"] = ports[0].ToString(CultureInfo.InvariantCulture),
@@ -284,15 +324,69 @@ public sealed class LocalDeployment : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Runs <see cref="LocalDeploymentOptions.SetupSql"/> as the superuser, then (with
+    /// <see cref="LocalDeploymentOptions.DatabaseRoles"/>) the membership schema and the roles with random passwords, and
+    /// waits until every standby has replayed them (the trackers log in there).
+    /// </summary>
+    private async Task PrepareDatabaseAsync(CancellationToken cancellationToken)
+    {
+        string superuser = Postgres.Primary.ConnectionString;
+        await using (var connection = new NpgsqlConnection(superuser))
+        {
+            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            foreach (string sql in _options.SetupSql)
+            {
+                await using var command = new NpgsqlCommand(sql, connection);
+                await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        if (!_options.DatabaseRoles)
+        {
+            SiloConnectionString = superuser;
+            ClientConnectionString = superuser;
+            return;
+        }
+
+        string siloPassword = RandomNumberGenerator.GetHexString(32, lowercase: true);
+        string clientPassword = RandomNumberGenerator.GetHexString(32, lowercase: true);
+        string trackerPassword = RandomNumberGenerator.GetHexString(32, lowercase: true);
+        var roles = new DatabaseRolesOptions
+        {
+            SiloPasswordVerifier = ScramVerifier.Compute(siloPassword),
+            ClientPasswordVerifier = ScramVerifier.Compute(clientPassword),
+            TrackerPasswordVerifier = ScramVerifier.Compute(trackerPassword),
+        };
+        foreach (IGrouping<string, (string Slot, string Publication, string Table)> publication in _options.Slots.GroupBy(s => s.Publication, StringComparer.Ordinal))
+        {
+            roles.Publications.Add(new DatabasePublication(publication.Key, [.. publication.Select(s => s.Table).Distinct(StringComparer.Ordinal)]));
+        }
+
+        await OrleansLsn.Database.DatabaseRoles.ApplyAsync(superuser, roles, null, cancellationToken).ConfigureAwait(false);
+        SiloConnectionString = As(superuser, roles.SiloRole, siloPassword);
+        ClientConnectionString = As(superuser, roles.ClientRole, clientPassword);
+        foreach (LocalPostgresServer standby in Postgres.Standbys)
+        {
+            await ReplicaControl.WaitForCatchUpAsync(superuser, standby.ConnectionString, TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
+            _trackerConnectionStrings[standby.Name] = As(standby.ConnectionString, roles.TrackerRole, trackerPassword);
+        }
+
+        static string As(string connectionString, string role, string password) =>
+            new NpgsqlConnectionStringBuilder(connectionString) { Username = role, Password = password }.ConnectionString;
+    }
+
     private void WriteSecretFiles()
     {
         WriteSecretFile(PrimaryConnectionStringFile, Postgres.Primary.ConnectionString);
+        WriteSecretFile(SiloConnectionStringFile, SiloConnectionString);
+        WriteSecretFile(ClientConnectionStringFile, ClientConnectionString);
         foreach (string region in _options.Regions)
         {
-            WriteSecretFile(ReplicaConnectionStringFileOf(region), ReplicaOf(region));
+            WriteSecretFile(ReplicaConnectionStringFileOf(region), TrackerConnectionStringOf(region));
         }
 
-        string pfxPassword = System.Security.Cryptography.RandomNumberGenerator.GetHexString(32, lowercase: true);
+        string pfxPassword = RandomNumberGenerator.GetHexString(32, lowercase: true);
         WriteSecretFile(ClientPfxPasswordFile, pfxPassword + "\n");
         Certificates.ExportPfx("client", pfxPassword);
     }

@@ -29,13 +29,9 @@ public sealed class DeploymentFixture : IAsyncLifetime
         options.SiloSettings["OrleansLsn:Replication:Pump:ReconnectInitialDelay"] = "00:00:00.050";
         options.SiloSettings["OrleansLsn:Replication:Pump:ReconnectMaxDelay"] = "00:00:00.500";
         options.PostgresSettings["wal_sender_timeout"] = "'5s'";
+        // Before the roles are applied: the slot's publication is made for the silo role by the table's owner.
+        options.SetupSql.Add($"create table {Table}(id bigint primary key, payload text)");
         _deployment = await LocalDeployment.StartAsync(options, line => TestContext.Current.SendDiagnosticMessage(line), TestContext.Current.CancellationToken);
-        await using (var primary = new Npgsql.NpgsqlConnection(_deployment.Postgres.Primary.ConnectionString))
-        {
-            await primary.OpenAsync();
-            await using var cmd = new Npgsql.NpgsqlCommand($"create table {Table}(id bigint primary key, payload text)", primary);
-            await cmd.ExecuteNonQueryAsync();
-        }
 
         _client = await LocalClient.ConnectAsync(_deployment.ClientSettings, TestContext.Current.CancellationToken);
     }

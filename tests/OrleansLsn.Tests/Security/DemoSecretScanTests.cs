@@ -34,7 +34,8 @@ public sealed partial class DemoSecretScanTests
 
             string secrets = Path.Combine(folder, LocalDeployment.SecretsFolderName);
             string[] connectionFiles = Directory.GetFiles(secrets, "*.connection");
-            Assert.Equal(3, connectionFiles.Length); // the primary and one replica per region
+            // The primary as the superuser, as the silo role and as the client role, and one replica per region as the tracker role.
+            Assert.Equal(5, connectionFiles.Length);
             var scan = new SecretScan().AddKeyMaterial(folder);
             var passwords = new HashSet<string>(StringComparer.Ordinal);
             foreach (string file in connectionFiles)
@@ -46,8 +47,14 @@ public sealed partial class DemoSecretScanTests
                 passwords.Add(password);
             }
 
-            // One password for the run's cluster; added last, so it is the secret the scan first proves it finds.
-            scan.Add("this run's PostgreSQL password", Assert.Single(passwords));
+            // The superuser's and the three roles' passwords (random, one each); added last, so they are the secrets the
+            // scan first proves it finds.
+            Assert.Equal(4, passwords.Count);
+            int n = 0;
+            foreach (string password in passwords)
+            {
+                scan.Add($"this run's PostgreSQL password #{++n}", password);
+            }
 
             string[] logs = Directory.GetFiles(folder, "*.log", SearchOption.AllDirectories);
             Assert.True(logs.Length >= 4, $"expected the logs of the demo's 4 silos in {folder}, found {logs.Length}");
@@ -65,7 +72,7 @@ public sealed partial class DemoSecretScanTests
 
             Assert.True(File.Exists(Path.Combine(secrets, "client-pfx.password")), "the client's PFX password file is missing");
 
-            // 2 PEM markers, 3 connection strings, the password, the PFX's password and base64, and the base64 lines of
+            // 2 PEM markers, 5 connection strings, 4 passwords, the PFX's password and base64, and the base64 lines of
             // both private keys (about 25 each); SecretScan.AddKeyMaterial found the PFX and its *.password file.
             scan.AssertNoneIn(outputs, minimumSecrets: 40);
         }
