@@ -57,6 +57,7 @@ internal static class ClusterCommand
         Action<string> progress = line => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(line)}[/]");
         await using (ClusterBenchContext context = await ClusterBenchContext.StartAsync(true, quick, streamRuns, streamRows, progress, cancellationToken).ConfigureAwait(false))
         {
+            report.Machine["postgresql_primary"] = context.Deployment.ServerVersion;
             report.Note(
                 $"Topology: a local primary and one hot standby (PostgreSQL on loopback), one silo as a separate process of src/Silo (pid {context.Silo.Pid}), and " +
                 "the client in the benchmark process through OrleansLsn.Client, over real TCP with mutual TLS; membership in PostgreSQL.");
@@ -228,7 +229,8 @@ internal static class ClusterCommand
         Lsn end = await ReplicationSql.CurrentWalLsnAsync(admin, cancellationToken).ConfigureAwait(false);
         int version = await ReplicationSql.ScalarAsync<int>(admin, "select current_setting('server_version_num')::int", cancellationToken).ConfigureAwait(false);
         int protocol = version >= 160000 ? 4 : version >= 150000 ? 3 : 2;
-        var recv = new PgRecvLogical(PostgresBinaries.FindBinDirectory(), context.Primary);
+        PgRecvLogical recv = PgRecvLogical.Find(PostgresBinaries.FindBinDirectory(), context.Primary);
+        MachineInfo.AddRecvLogical(report, recv);
         TimeSpan timeout = TimeSpan.FromSeconds(60 + (rows / 10_000));
         var ours = new List<double>();
         var anchor = new List<double>();

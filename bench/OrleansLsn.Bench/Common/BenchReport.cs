@@ -25,6 +25,12 @@ internal sealed class BenchReport
 
     public JsonObject Machine { get; set; } = [];
 
+    /// <summary>
+    /// The primary's <c>server_version</c> (<c>machine.postgresql_primary</c>, set by every command that runs on
+    /// PostgreSQL), or <see langword="null"/>; shown in the table's title and written as <c>postgresql_version</c>.
+    /// </summary>
+    public string? ServerVersion => Machine["postgresql_primary"]?.GetValue<string>();
+
     public IReadOnlyList<ResultRow> Rows => _rows;
 
     public IReadOnlyList<string> Notes => _notes;

@@ -3,6 +3,7 @@ using System.Runtime;
 using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
 using Npgsql;
+using OrleansLsn.Bench.Replication;
 
 namespace OrleansLsn.Bench.Common;
 
@@ -22,6 +23,23 @@ internal static class MachineInfo
         }
 
         return machine;
+    }
+
+    /// <summary>
+    /// Records which <c>pg_recvlogical</c> is the anchor (<c>machine.pg_recvlogical</c>) and, when it is not the server's
+    /// own, says so in the notes.
+    /// </summary>
+    public static void AddRecvLogical(BenchReport report, PgRecvLogical recvLogical)
+    {
+        string server = report.ServerVersion ?? "(unknown)";
+        report.Machine["pg_recvlogical"] = new JsonObject
+        {
+            ["path"] = recvLogical.Path,
+            ["version"] = recvLogical.Version,
+            ["fallback_to_other_version"] = recvLogical.IsFallback,
+            ["server_version"] = server,
+        };
+        report.Note("Anchor client: " + recvLogical.Describe(server) + ".");
     }
 
     /// <summary>The machine alone, for commands that use no PostgreSQL server.</summary>

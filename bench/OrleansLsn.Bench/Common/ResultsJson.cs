@@ -24,6 +24,7 @@ internal static class ResultsJson
             ["benchmark"] = report.Area,
             ["timestamp"] = DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture),
             ["quick"] = report.Quick,
+            ["postgresql_version"] = report.ServerVersion,
             ["machine"] = report.Machine.DeepClone(),
         };
         foreach ((string key, JsonNode? value) in report.Values)

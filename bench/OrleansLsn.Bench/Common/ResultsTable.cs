@@ -9,7 +9,7 @@ internal static class ResultsTable
     public static void Render(BenchReport report)
     {
         var table = new Table()
-            .Title($"{report.Area}{(report.Quick ? " (--quick)" : string.Empty)}")
+            .Title($"{report.Area}{(report.Quick ? " (--quick)" : string.Empty)}{(report.ServerVersion is { } version ? $" on PostgreSQL {version}" : string.Empty)}")
             .AddColumn("Metric")
             .AddColumn(new TableColumn("Ours").RightAligned())
             .AddColumn(new TableColumn("Anchor / limit").RightAligned())

@@ -55,8 +55,8 @@ internal static class FailoverCommand
         var defaults = new List<double>();
         await BenchRunner.RunScenariosAsync<object?>(
             [
-                ("failover, OrleansLsn membership settings", (_, _, ct) => MeasureAsync(null, rounds, ours, ct)),
-                ("failover, Orleans' default membership settings", (_, _, ct) => MeasureAsync(OrleansDefaults, rounds, defaults, ct)),
+                ("failover, OrleansLsn membership settings", (_, r, ct) => MeasureAsync(r, null, rounds, ours, ct)),
+                ("failover, Orleans' default membership settings", (_, r, ct) => MeasureAsync(r, OrleansDefaults, rounds, defaults, ct)),
             ],
             null,
             report,
@@ -107,7 +107,7 @@ internal static class FailoverCommand
         ["OrleansLsn:Membership:IAmAliveTablePublishTimeout"] = "00:00:30",
     };
 
-    private static async Task MeasureAsync(IReadOnlyDictionary<string, string>? membership, int rounds, List<double> results, CancellationToken cancellationToken)
+    private static async Task MeasureAsync(BenchReport report, IReadOnlyDictionary<string, string>? membership, int rounds, List<double> results, CancellationToken cancellationToken)
     {
         var options = new LocalDeploymentOptions { Name = "bench-failover" };
         if (membership is not null)
@@ -119,6 +119,7 @@ internal static class FailoverCommand
         }
 
         await using LocalDeployment deployment = await LocalDeployment.StartAsync(options, line => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(line)}[/]"), cancellationToken).ConfigureAwait(false);
+        report.Machine["postgresql_primary"] = deployment.ServerVersion;
         await using OrleansLsnClient client = await LocalClient.ConnectAsync(deployment.ClientSettings, cancellationToken, Microsoft.Extensions.Logging.LogLevel.Error).ConfigureAwait(false);
         await using var primary = new NpgsqlConnection(deployment.Postgres.Primary.ConnectionString);
         await primary.OpenAsync(cancellationToken).ConfigureAwait(false);

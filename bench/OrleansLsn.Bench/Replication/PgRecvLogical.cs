@@ -10,21 +10,83 @@ namespace OrleansLsn.Bench.Replication;
 /// </summary>
 internal sealed class PgRecvLogical
 {
+    /// <summary>Where Debian installs each major version's client binaries.</summary>
+    private const string DebianRoot = "/usr/lib/postgresql";
+
     private readonly string _path;
     private readonly NpgsqlConnectionStringBuilder _target;
 
     /// <summary>The <c>application_name</c> its connections use (<c>PGAPPNAME</c>).</summary>
     public const string ApplicationName = "bench-pg-recvlogical";
 
-    public PgRecvLogical(string binDirectory, string connectionString)
+    private PgRecvLogical(string path, string version, bool isFallback, string connectionString)
     {
-        _path = Path.Combine(binDirectory, "pg_recvlogical");
-        if (!File.Exists(_path))
+        _path = path;
+        Version = version;
+        IsFallback = isFallback;
+        _target = new NpgsqlConnectionStringBuilder(connectionString);
+    }
+
+    /// <summary>The executable.</summary>
+    public string Path => _path;
+
+    /// <summary>What <c>pg_recvlogical --version</c> printed, e.g. <c>pg_recvlogical (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)</c>.</summary>
+    public string Version { get; }
+
+    /// <summary>
+    /// Whether it is not the server's own: the server binaries (e.g. those of <c>deploy/postgres-binaries.sh</c>) have no
+    /// <c>pg_recvlogical</c>, so Debian's client of another major version streams from the server instead.
+    /// </summary>
+    public bool IsFallback { get; }
+
+    /// <summary>
+    /// The <c>pg_recvlogical</c> beside the server binaries in <paramref name="serverBinDirectory"/>, else the newest of
+    /// Debian's (<c>/usr/lib/postgresql/&lt;major&gt;/bin</c>). It only relays the replication protocol and passes the
+    /// pgoutput options through, so an older client streams from a newer server with the server's protocol version.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">No <c>pg_recvlogical</c> was found, or it does not run.</exception>
+    public static PgRecvLogical Find(string serverBinDirectory, string connectionString)
+    {
+        string own = System.IO.Path.Combine(serverBinDirectory, "pg_recvlogical");
+        if (File.Exists(own))
         {
-            throw new InvalidOperationException($"pg_recvlogical was not found in {binDirectory} (the folder of the PostgreSQL binaries).");
+            return new PgRecvLogical(own, VersionOf(own), isFallback: false, connectionString);
         }
 
-        _target = new NpgsqlConnectionStringBuilder(connectionString);
+        string? fallback = Directory.Exists(DebianRoot)
+            ? Directory.GetDirectories(DebianRoot)
+                .Select(d => (dir: d, major: int.TryParse(System.IO.Path.GetFileName(d), NumberStyles.None, CultureInfo.InvariantCulture, out int v) ? v : -1))
+                .Where(x => x.major > 0 && File.Exists(System.IO.Path.Combine(x.dir, "bin", "pg_recvlogical")))
+                .OrderByDescending(x => x.major)
+                .Select(x => System.IO.Path.Combine(x.dir, "bin", "pg_recvlogical"))
+                .FirstOrDefault()
+            : null;
+        return fallback is null
+            ? throw new InvalidOperationException(
+                $"pg_recvlogical was not found in {serverBinDirectory} (the folder of the PostgreSQL server binaries) nor in {DebianRoot}/*/bin; " +
+                "install Debian's postgresql-client for the anchor.")
+            : new PgRecvLogical(fallback, VersionOf(fallback), isFallback: true, connectionString);
+    }
+
+    /// <summary>For the notes and the JSON: which client, and whether it is the server's own.</summary>
+    public string Describe(string serverVersion) => IsFallback
+        ? $"{Version} ({_path}) against a PostgreSQL {serverVersion} server: the server's binaries have no pg_recvlogical, so Debian's client of another major version is the anchor (it relays the server's pgoutput unchanged)"
+        : $"{Version} ({_path}), the server's own";
+
+    private static string VersionOf(string path)
+    {
+        var start = new ProcessStartInfo(path, "--version")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        using Process process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {path}.");
+        string output = process.StandardOutput.ReadToEnd().Trim();
+        process.WaitForExit();
+        return process.ExitCode == 0 && output.Length > 0
+            ? output
+            : throw new InvalidOperationException($"'{path} --version' failed (exit {process.ExitCode.ToString(CultureInfo.InvariantCulture)}).");
     }
 
     /// <summary>

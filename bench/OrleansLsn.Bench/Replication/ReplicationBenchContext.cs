@@ -5,7 +5,7 @@ namespace OrleansLsn.Bench.Replication;
 /// <summary>What every replication scenario shares: the primary, its settings and the run's sizes.</summary>
 /// <param name="Primary">Connection string of the primary.</param>
 /// <param name="LogFile">The primary's server log, or <see langword="null"/> when it cannot be read (a given server).</param>
-/// <param name="BinDirectory">The PostgreSQL client binaries (<c>pg_recvlogical</c>).</param>
+/// <param name="RecvLogical">The anchor: <c>pg_recvlogical</c>, the server's own or Debian's (see <see cref="PgRecvLogical.Find"/>).</param>
 /// <param name="WalSenderTimeout">The primary's <c>wal_sender_timeout</c>.</param>
 /// <param name="Protocol">The pgoutput protocol version the pump uses on this server, used by every other consumer too.</param>
 /// <param name="Quick">Shorter run.</param>
@@ -16,7 +16,7 @@ namespace OrleansLsn.Bench.Replication;
 internal sealed record ReplicationBenchContext(
     string Primary,
     string? LogFile,
-    string BinDirectory,
+    PgRecvLogical RecvLogical,
     TimeSpan WalSenderTimeout,
     PgOutputProtocolVersion Protocol,
     bool Quick,

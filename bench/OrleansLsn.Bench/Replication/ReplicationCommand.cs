@@ -74,10 +74,12 @@ internal static class ReplicationCommand
         await using (ReplicationServer server = await ReplicationServer.OpenAsync(settings.Primary, "bench-repl", cancellationToken).ConfigureAwait(false))
         {
             report.Machine = await MachineInfo.CollectAsync(server.ConnectionString, null, cancellationToken).ConfigureAwait(false);
+            PgRecvLogical recvLogical = PgRecvLogical.Find(PostgresBinaries.FindBinDirectory(), server.ConnectionString);
+            MachineInfo.AddRecvLogical(report, recvLogical);
             var context = new ReplicationBenchContext(
                 server.ConnectionString,
                 server.LogFile,
-                PostgresBinaries.FindBinDirectory(),
+                recvLogical,
                 server.WalSenderTimeout,
                 ReplicationBenchContext.ProtocolFor(server.VersionNumber),
                 settings.Quick,

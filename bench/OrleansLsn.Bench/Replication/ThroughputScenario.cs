@@ -58,7 +58,7 @@ internal static class ThroughputScenario
 
             // Generous: the anchor figures are 7.3 s (pg_recvlogical) and 4.3–5.7 s (Npgsql) per million rows here.
             TimeSpan timeout = TimeSpan.FromSeconds(60 + (context.Rows / 10_000));
-            var recvlogical = new PgRecvLogical(context.BinDirectory, context.Primary);
+            PgRecvLogical recvlogical = context.RecvLogical;
             string? localPrimary = context.IsLocal ? context.Primary : null;
             var runs = consumers.ToDictionary(c => c, _ => new List<Run>());
             for (int run = 1; run <= context.Runs; run++)

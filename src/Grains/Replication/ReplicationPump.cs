@@ -561,8 +561,15 @@ public sealed partial class ReplicationPump : IAsyncDisposable
                 ReplicationMetrics.Changes.Add(decoded - _changesReported, new KeyValuePair<string, object?>(ReplicationMetrics.SlotTag, Slot));
                 _changesReported = decoded;
                 break;
+            case StreamStartMessage or StreamStopMessage or StreamCommitMessage or StreamAbortMessage:
+                // START_REPLICATION never asks for `streaming`, so the server spills a large transaction to disk and sends
+                // it whole at commit. A stream message here would carry changes the assembler cannot place: fail loudly
+                // rather than drop them.
+                throw new ReplicationException(
+                    ReplicationErrorKind.Unexpected,
+                    $"the server sent {message.GetType().Name} (an in-progress transaction streamed), which the pump never asks for; its changes were not delivered.");
             default:
-                // Type, origin and logical decoding messages carry nothing a subscriber needs.
+                // Type, origin and logical decoding messages (sent only when asked for, which the pump does not) carry nothing a subscriber needs.
                 break;
         }
 

@@ -97,6 +97,12 @@ public sealed class LocalDeployment : IAsyncDisposable
 
     public string Folder { get; }
 
+    /// <summary>
+    /// The primary's <c>server_version</c> (e.g. <c>17.10</c>, or <c>15.18 (Debian 15.18-0+deb12u1)</c>): the binaries
+    /// picked by <c>ORLEANSLSN_PG_VERSION</c> / <c>ORLEANSLSN_PG_BIN</c>, else the machine's.
+    /// </summary>
+    public string ServerVersion { get; private set; } = "";
+
     public IReadOnlyList<SiloProcess> Silos => _silos;
 
     /// <summary>The membership database's connection string as the superuser (a secret when passwords are on: never print it).</summary>
@@ -172,6 +178,8 @@ public sealed class LocalDeployment : IAsyncDisposable
         var deployment = new LocalDeployment(options, postgres, certificates, folder);
         try
         {
+            deployment.ServerVersion = await ReadServerVersionAsync(postgres.Primary.ConnectionString, cancellationToken).ConfigureAwait(false);
+            progress($"  PostgreSQL {deployment.ServerVersion} ({DescribeBinaries()})");
             await deployment.PrepareDatabaseAsync(cancellationToken).ConfigureAwait(false);
             if (options.DatabaseRoles)
             {
@@ -206,6 +214,23 @@ public sealed class LocalDeployment : IAsyncDisposable
             await deployment.DisposeAsync().ConfigureAwait(false);
             throw;
         }
+    }
+
+    private static async Task<string> ReadServerVersionAsync(string connectionString, CancellationToken cancellationToken)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand("SHOW server_version", connection);
+        return (string)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+    }
+
+    private static string DescribeBinaries()
+    {
+        string? bin = Environment.GetEnvironmentVariable(PostgresBinaries.BinDirEnvironmentVariable);
+        string? version = Environment.GetEnvironmentVariable(PostgresBinaries.VersionEnvironmentVariable);
+        return !string.IsNullOrWhiteSpace(bin) ? $"binaries from {PostgresBinaries.BinDirEnvironmentVariable}"
+            : !string.IsNullOrWhiteSpace(version) ? $"{PostgresBinaries.VersionEnvironmentVariable}={version.Trim()}"
+            : $"the machine's binaries; {PostgresBinaries.VersionEnvironmentVariable}=15|16|17|18 picks another version";
     }
 
     /// <summary>
