@@ -3,6 +3,7 @@ using Npgsql;
 using OrleansLsn.Client;
 using OrleansLsn.PostgresLocal;
 using OrleansLsn.Tests.Cluster;
+using OrleansLsn.Tests.Infrastructure;
 using Xunit;
 
 namespace OrleansLsn.Tests.Client;
@@ -118,6 +119,9 @@ public sealed class ReadYourWritesSessionTests : ClusterTestBase, IAsyncDisposab
         string table = await CreateTableAsync("session_throw");
         var options = new ReadYourWritesOptions { WaitTimeout = TimeSpan.FromMilliseconds(700), OnTimeout = ReadYourWritesTimeoutPolicy.Throw };
         var session = new ReadYourWritesSession(Client, _primary, Replicas, options);
+        // The timeout names the replay position, so the region's tracker must have read one before replay stops.
+        ILsnTrackerGrain usEast = Client.GetGrain<ILsnTrackerGrain>(LsnTestCluster.UsEast);
+        await Wait.UntilAsync(async () => await usEast.GetLastReplay() is not null, TimeSpan.FromSeconds(20), () => "a replay position in us-east", Ct);
         await ReplicaControl.PauseReplayAsync(Fixture.Postgres.Standby2ConnectionString, Ct);
         try
         {
