@@ -165,7 +165,8 @@ public sealed class AdoNetProviderTests(PostgresFixture fixture) : MembershipTes
         Assert.Equal(SiloAddress.New(IPAddress.Loopback, 30001, 1).ToGatewayUri(), Assert.Single(list));
     }
 
-    private static MembershipEntry Entry(int port, SiloStatus status, int proxyPort = 0, DateTime? at = null)
+    /// <summary>A membership row for a loopback silo on <paramref name="port"/> (times truncated to PostgreSQL's microseconds).</summary>
+    internal static MembershipEntry Entry(int port, SiloStatus status, int proxyPort = 0, DateTime? at = null)
     {
         DateTime time = Microseconds(at ?? DateTime.UtcNow);
         return new MembershipEntry

@@ -355,20 +355,7 @@ public sealed class DatabaseRolesTests(PostgresFixture fixture) : MembershipTest
         return table;
     }
 
-    private static MembershipEntry Entry(int port, SiloStatus status, int proxyPort = 0)
-    {
-        DateTime time = TruncateToMicroseconds(DateTime.UtcNow);
-        return new MembershipEntry
-        {
-            SiloAddress = SiloAddress.New(IPAddress.Loopback, port, 1),
-            Status = status,
-            ProxyPort = proxyPort,
-            HostName = "host-" + port,
-            SiloName = "silo-" + port,
-            StartTime = time,
-            IAmAliveTime = time,
-        };
-    }
+    private static MembershipEntry Entry(int port, SiloStatus status, int proxyPort = 0) => AdoNetProviderTests.Entry(port, status, proxyPort);
 
     private static string As(string connectionString, string role, string password) =>
         new NpgsqlConnectionStringBuilder(connectionString) { Username = role, Password = password, Pooling = false }.ConnectionString;
