@@ -82,7 +82,14 @@ public static class LsnTestCluster
                 o.IAmAliveTablePublishTimeout = TimeSpan.FromSeconds(2);
             });
         });
-        builder.ConfigureClient(client => client.Services.Configure<ClientMessagingOptions>(o => o.CancelRequestOnTimeout = true));
+        builder.ConfigureClient(client => client.Services.Configure<ClientMessagingOptions>(o =>
+        {
+            o.CancelRequestOnTimeout = true;
+            if (responseTimeout is { } timeout)
+            {
+                o.ResponseTimeout = timeout;
+            }
+        }));
         InProcessTestCluster cluster = builder.Build();
         await cluster.DeployAsync();
         return cluster;
