@@ -17,6 +17,7 @@ public abstract partial class ObserverSubscription : IAsyncDisposable
     private readonly TimeSpan _retryInitialDelay;
     private readonly TimeSpan _retryMaxDelay;
     private readonly TimeSpan _callTimeout;
+    private readonly TimeSpan _startTimeout;
     private readonly CancellationTokenSource _stop = new();
     private readonly object _lock = new();
     private Task? _renewals;
@@ -44,6 +45,7 @@ public abstract partial class ObserverSubscription : IAsyncDisposable
         _retryInitialDelay = options.RetryInitialDelay;
         _retryMaxDelay = options.RetryMaxDelay;
         _callTimeout = options.CallTimeout;
+        _startTimeout = options.StartTimeout;
     }
 
     /// <summary>Successful subscribe calls after the first one (periodic renewals and recoveries).</summary>
@@ -95,13 +97,13 @@ public abstract partial class ObserverSubscription : IAsyncDisposable
 
     private protected void CountPush() => Interlocked.Increment(ref _pushes);
 
-    /// <summary>Creates the reference, subscribes once (failures reach the caller) and starts the renewals.</summary>
+    /// <summary>Creates the reference, subscribes once within <see cref="SubscriptionOptions.StartTimeout"/> (failures reach the caller) and starts the renewals.</summary>
     private protected async Task StartAsync(CancellationToken cancellationToken)
     {
         CreateReference();
         try
         {
-            await SubscribeOnceAsync().WaitAsync(_callTimeout, _time, cancellationToken).ConfigureAwait(false);
+            await SubscribeOnceAsync().WaitAsync(_startTimeout, _time, cancellationToken).ConfigureAwait(false);
         }
         catch
         {

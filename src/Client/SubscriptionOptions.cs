@@ -27,6 +27,13 @@ public sealed class SubscriptionOptions
     /// <summary>How long one subscribe or unsubscribe call may take before it counts as failed. Default 5 s; between 10 ms and 5 min.</summary>
     public TimeSpan CallTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// How long the first subscribe call may take. A replication slot's first subscriber waits until the slot exists,
+    /// and creating it waits for the transactions running on the primary, so this is longer than
+    /// <see cref="CallTimeout"/>. Default 30 s; between 10 ms and 5 min.
+    /// </summary>
+    public TimeSpan StartTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>The clock of renewals and retries; <see langword="null"/> for the client's <see cref="TimeProvider"/> service, else the system clock.</summary>
     public TimeProvider? TimeProvider { get; set; }
 }

@@ -14,6 +14,7 @@ public sealed class SubscriptionOptionsValidator : IValidateOptions<Subscription
         RequireBetween(failures, nameof(options.RetryInitialDelay), options.RetryInitialDelay, TimeSpan.FromMilliseconds(1), TimeSpan.FromMinutes(1));
         RequireBetween(failures, nameof(options.RetryMaxDelay), options.RetryMaxDelay, options.RetryInitialDelay, TimeSpan.FromMinutes(5));
         RequireBetween(failures, nameof(options.CallTimeout), options.CallTimeout, TimeSpan.FromMilliseconds(10), TimeSpan.FromMinutes(5));
+        RequireBetween(failures, nameof(options.StartTimeout), options.StartTimeout, TimeSpan.FromMilliseconds(10), TimeSpan.FromMinutes(5));
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 

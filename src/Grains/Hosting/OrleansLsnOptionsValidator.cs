@@ -51,6 +51,7 @@ public sealed class OrleansLsnOptionsValidator : IValidateOptions<OrleansLsnOpti
     {
         ReplicationOptions replication = options.Replication;
         RequireBetween(failures, "Replication:SubscriberTimeout", replication.SubscriberTimeout, TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1));
+        RequireBetween(failures, "Replication:SubscribeTimeout", replication.SubscribeTimeout, TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(5));
         RequireBetween(failures, "Replication:AlwaysOnCheckInterval", replication.AlwaysOnCheckInterval, TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1));
         RequireBetween(failures, "Replication:MaxSubscribers", replication.MaxSubscribers, 1, 1_000_000);
         var seen = new HashSet<string>(StringComparer.Ordinal);

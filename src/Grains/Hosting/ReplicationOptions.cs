@@ -19,6 +19,14 @@ public sealed class ReplicationOptions
     public TimeSpan SubscriberTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
+    /// The longest <see cref="IReplicationGrain.Subscribe"/> waits for its slot to be ready (created if needed, and taken
+    /// by the grain's pump) before it fails with <see cref="ReplicationSlotUnavailableException"/>. Creating a slot waits
+    /// for the transactions running on the primary, so a long transaction there delays a first subscriber. Default 20 s,
+    /// under Orleans' 30 s response timeout; between 100 ms and 5 min. Key <c>OrleansLsn:Replication:SubscribeTimeout</c>.
+    /// </summary>
+    public TimeSpan SubscribeTimeout { get; set; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>
     /// How often every silo makes sure the grains of <see cref="ReplicationSlotOptions.AlwaysOn"/> slots are active
     /// (after a silo failure, the longest such a slot stays without a pump). Default 10 s.
     /// </summary>

@@ -12,6 +12,7 @@ internal sealed partial class ReplicationGrain
         internal const int Subscribed = 2102;
         internal const int Unsubscribed = 2103;
         internal const int SubscriberDropped = 2104;
+        internal const int SubscribeRefused = 2105;
     }
 
     private static partial class Log
@@ -30,5 +31,8 @@ internal sealed partial class ReplicationGrain
 
         [LoggerMessage(EventIds.SubscriberDropped, LogLevel.Warning, "Replication grain {Slot}: dropped subscriber {Observer}, unreachable for {TimeoutSeconds} s; it no longer holds the slot: {Error}")]
         internal static partial void SubscriberDropped(ILogger logger, string slot, GrainId observer, double timeoutSeconds, string error);
+
+        [LoggerMessage(EventIds.SubscribeRefused, LogLevel.Warning, "Replication grain {Slot}: refused subscriber {Observer}, the slot is not ready ({Kind}): {Error}")]
+        internal static partial void SubscribeRefused(ILogger logger, string slot, GrainId observer, ReplicationErrorKind kind, string error);
     }
 }

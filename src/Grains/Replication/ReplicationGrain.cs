@@ -99,27 +99,64 @@ internal sealed partial class ReplicationGrain : Grain, IReplicationGrain
         return Task.CompletedTask;
     }
 
-    public Task Subscribe(IChangeObserver observer)
+    public async Task Subscribe(IChangeObserver observer)
     {
         ArgumentNullException.ThrowIfNull(observer);
         GrainId id = observer.GetGrainId();
         if (_subscribers.ContainsKey(id))
         {
             // Subscribing again (a client renewing after a failure it could not see) changes nothing: same stream position.
-            return Task.CompletedTask;
+            return;
         }
 
+        CheckSubscriberLimit();
+        ReplicationPump pump = Pump;
+        if (!pump.IsSlotReady)
+        {
+            // The subscriber's start is fixed only once the slot exists and the pump holds it: added before, a change
+            // committed before the slot was created would be promised and never delivered. This call interleaves, so the
+            // wait (slot creation waits for the primary's running transactions) does not hold the grain's turn.
+            try
+            {
+                await pump.WaitForSlotAsync(_options.Replication.SubscribeTimeout).ConfigureAwait(true);
+            }
+            catch (ReplicationException e)
+            {
+                Log.SubscribeRefused(_logger, pump.Slot, id, e.Kind, e.Message);
+                throw new ReplicationSlotUnavailableException(pump.Slot, e.Kind, e.Message);
+            }
+            catch (ObjectDisposedException)
+            {
+                throw new ReplicationSlotUnavailableException(pump.Slot, ReplicationErrorKind.ConnectionLost, "the grain is deactivating; subscribe again.");
+            }
+
+            // Other calls ran meanwhile: the same observer may have subscribed, the grain may be deactivating.
+            if (!ReferenceEquals(_pump, pump))
+            {
+                throw new ReplicationSlotUnavailableException(pump.Slot, ReplicationErrorKind.ConnectionLost, "the grain is deactivating; subscribe again.");
+            }
+
+            if (_subscribers.ContainsKey(id))
+            {
+                return;
+            }
+
+            CheckSubscriberLimit();
+        }
+
+        var subscriber = new ChangeSubscriber(observer, _options.Replication.SubscriberTimeout, _time, OnUnreachable);
+        subscriber.Attach(pump);
+        _subscribers[id] = subscriber;
+        UpdateKeepAlive();
+        Log.Subscribed(_logger, pump.Slot, id, _subscribers.Count);
+    }
+
+    private void CheckSubscriberLimit()
+    {
         if (_subscribers.Count >= _options.Replication.MaxSubscribers)
         {
             throw new LimitExceededException("OrleansLsn:Replication:MaxSubscribers", _options.Replication.MaxSubscribers, $"The replication grain of slot '{Pump.Slot}'", "subscribers");
         }
-
-        var subscriber = new ChangeSubscriber(observer, _options.Replication.SubscriberTimeout, _time, OnUnreachable);
-        subscriber.Attach(Pump);
-        _subscribers[id] = subscriber;
-        UpdateKeepAlive();
-        Log.Subscribed(_logger, Pump.Slot, id, _subscribers.Count);
-        return Task.CompletedTask;
     }
 
     public async Task Unsubscribe(IChangeObserver observer)

@@ -42,6 +42,7 @@ public sealed partial class ReplicationPump : IAsyncDisposable
     private readonly object _flushLock = new();
     private readonly object _stateLock = new();
     private readonly List<ReplicationSubscription> _subscriptions = new();
+    private readonly TaskCompletionSource _slotReady = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private Task? _loop;
     private bool _manualPause;
@@ -60,6 +61,10 @@ public sealed partial class ReplicationPump : IAsyncDisposable
     private string? _lastError;
     private DateTimeOffset? _lastErrorAt;
     private TimeSpan _statusInterval;
+
+    // The outcome of the current connection attempt while the slot is not ready yet: null once it is ready, else the
+    // attempt's failure. Replaced (under _stateLock) after each failure, so a waiter sees the next attempt's outcome.
+    private TaskCompletionSource<ReplicationException?> _setupAttempt = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Creates a pump; nothing is sent to the server before <see cref="Start"/>.</summary>
     /// <exception cref="OptionsValidationException">The options are invalid (for example a slot or publication name PostgreSQL would not accept).</exception>
@@ -251,6 +256,87 @@ public sealed partial class ReplicationPump : IAsyncDisposable
         }
     }
 
+    /// <summary>Whether the slot exists and this pump has held it once (see <see cref="WaitForSlotAsync"/>).</summary>
+    public bool IsSlotReady => _slotReady.Task.IsCompleted;
+
+    /// <summary>
+    /// Waits until the slot exists (created if needed and allowed) and this pump has taken it: from then on every
+    /// transaction that commits is decoded into the slot's stream after the position the pump streams from, so a
+    /// subscriber added once this returns gets every change committed afterwards. Returns at once once that happened in
+    /// this pump's life.
+    /// </summary>
+    /// <remarks>
+    /// Creating a slot waits for the transactions running on the primary to end, so this can take as long as the
+    /// longest of them. Failures that retrying may cure (connection lost, slot briefly held by another pump, anything
+    /// unexpected) are waited through until <paramref name="timeout"/>; a failure that needs someone to act (publication
+    /// or slot missing with creation off, missing rights, wrong server settings, invalidated slot) ends the wait at once.
+    /// The pump itself keeps retrying either way.
+    /// </remarks>
+    /// <exception cref="ReplicationException">The slot is not ready: the kind and message say why (after the timeout,
+    /// the last error, if any).</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public async Task WaitForSlotAsync(TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        if (_slotReady.Task.IsCompleted)
+        {
+            return;
+        }
+
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        long started = Time.GetTimestamp();
+        while (true)
+        {
+            Task<ReplicationException?> attempt;
+            lock (_stateLock)
+            {
+                if (_slotReady.Task.IsCompleted)
+                {
+                    return;
+                }
+
+                if (_state == ReplicationState.Failed)
+                {
+                    throw new ReplicationException(_lastErrorKind, _lastError ?? "the pump stopped for good.", isTerminal: true);
+                }
+
+                attempt = _setupAttempt.Task;
+            }
+
+            TimeSpan left = timeout - Time.GetElapsedTime(started);
+            ReplicationException? failure;
+            try
+            {
+                failure = left <= TimeSpan.Zero
+                    ? throw new TimeoutException()
+                    : await attempt.WaitAsync(left, Time, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                ReplicationErrorKind kind;
+                string? last;
+                lock (_stateLock)
+                {
+                    kind = _lastErrorKind == ReplicationErrorKind.None ? ReplicationErrorKind.ConnectionLost : _lastErrorKind;
+                    last = _lastError;
+                }
+
+                throw new ReplicationException(
+                    kind,
+                    $"replication slot \"{Slot}\" was not ready within {timeout.TotalSeconds:0.###} s ({(last is null ? "still connecting and preparing the slot; creating a slot waits for the transactions running on the primary" : "last error: " + last)}).");
+            }
+
+            if (failure is null)
+            {
+                return;
+            }
+
+            if (failure.IsTerminal || !IsRetriedWhileWaiting(failure.Kind))
+            {
+                throw new ReplicationException(failure.Kind, failure.Message, failure.IsTerminal);
+            }
+        }
+    }
+
     /// <summary>Stops the pump: sends a last status update, closes the connections (releasing the slot), ends subscriptions.</summary>
     public async ValueTask DisposeAsync()
     {
@@ -290,6 +376,11 @@ public sealed partial class ReplicationPump : IAsyncDisposable
         foreach (ReplicationSubscription subscription in subscriptions)
         {
             await subscription.DisposeAsync().ConfigureAwait(false);
+        }
+
+        lock (_stateLock)
+        {
+            _setupAttempt.TrySetResult(new ReplicationException(ReplicationErrorKind.ConnectionLost, $"the pump of replication slot \"{Slot}\" stopped (its grain is deactivating)."));
         }
 
         SetState(ReplicationState.Stopped);
@@ -338,9 +429,12 @@ public sealed partial class ReplicationPump : IAsyncDisposable
                 if (terminal)
                 {
                     SetState(ReplicationState.Failed);
+                    FailSetupAttempt(kind, message, terminal);
                     Log.Terminal(_logger, Slot, kind, message);
                     return;
                 }
+
+                FailSetupAttempt(kind, message, terminal);
 
                 Interlocked.Increment(ref _reconnects);
                 ReplicationMetrics.Reconnects.Add(1, new KeyValuePair<string, object?>(ReplicationMetrics.SlotTag, Slot), new KeyValuePair<string, object?>("error.type", kind.ToString()));
@@ -374,6 +468,7 @@ public sealed partial class ReplicationPump : IAsyncDisposable
         (NpgsqlConnection primary, string replicationConnectionString) = await OpenPrimaryAsync(token).ConfigureAwait(false);
         await using NpgsqlConnection admin = primary;
         SlotSetup.Result setup = await SlotSetup.PrepareAsync(admin, Options, token).ConfigureAwait(false);
+        MarkSlotReady();
         if (setup.CreatedPublication)
         {
             Log.PublicationCreated(_logger, Options.PublicationName, Options.PublicationTables.Count == 0 ? "all tables" : string.Join(", ", Options.PublicationTables));
@@ -722,6 +817,38 @@ public sealed partial class ReplicationPump : IAsyncDisposable
             current = seen;
         }
     }
+
+    private void MarkSlotReady()
+    {
+        if (_slotReady.TrySetResult())
+        {
+            lock (_stateLock)
+            {
+                _setupAttempt.TrySetResult(null);
+            }
+        }
+    }
+
+    private void FailSetupAttempt(ReplicationErrorKind kind, string message, bool terminal)
+    {
+        TaskCompletionSource<ReplicationException?> failed;
+        lock (_stateLock)
+        {
+            if (_slotReady.Task.IsCompleted)
+            {
+                return;
+            }
+
+            failed = _setupAttempt;
+            _setupAttempt = new TaskCompletionSource<ReplicationException?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+
+        failed.TrySetResult(new ReplicationException(kind, message, terminal));
+    }
+
+    /// <summary>Failures a <see cref="WaitForSlotAsync"/> waits through: the pump's next attempt may well succeed.</summary>
+    private static bool IsRetriedWhileWaiting(ReplicationErrorKind kind) =>
+        kind is ReplicationErrorKind.ConnectionLost or ReplicationErrorKind.SlotInUse or ReplicationErrorKind.Unexpected;
 
     private void SetState(ReplicationState state)
     {

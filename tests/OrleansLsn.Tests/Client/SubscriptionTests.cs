@@ -166,6 +166,33 @@ public sealed class SubscriptionTests(ClusterFixture fixture) : ClusterTestBase(
     }
 
     [Fact]
+    public async Task SubscribeToChanges_ThenCommitAtOnce_OnAFreshSlot_DeliversTheCommit_EveryRound()
+    {
+        const int Rounds = 4;
+        string slot = TestSlots.ClientFirst;
+        string table = TestSlots.Table(slot);
+        await using NpgsqlConnection primary = await OpenAsync(Fixture.Postgres.PrimaryConnectionString);
+        for (int round = 1; round <= Rounds; round++)
+        {
+            Assert.Equal(0L, await ScalarAsync<long>(primary, "select count(*) from pg_replication_slots where slot_name = $1", slot));
+            var observer = new RecordingChangeObserver();
+            await using (ChangeSubscription subscription = await Client.SubscribeToChangesAsync(slot, observer, Fast, Ct))
+            {
+                await ExecAsync(primary, $"insert into {table} values ($1, 'round')", (long)round);
+                string id = round.ToString(CultureInfo.InvariantCulture);
+                await Wait.UntilAsync(() => ConfirmedIds(observer).Contains(id), Deadline, () => $"round {round}: the row committed right after the subscription started");
+            }
+
+            await ForceCollectionAsync();
+            await Wait.UntilAsync(
+                async () => await ScalarAsync<long>(primary, "select count(*) from pg_replication_slots where slot_name = $1 and active_pid is not null", slot) == 0,
+                Deadline,
+                () => $"round {round}: slot released after deactivation");
+            await ExecAsync(primary, "select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = $1 and not active", slot);
+        }
+    }
+
+    [Fact]
     public async Task ChangeSubscription_DeliversChanges_AndAfterTheGrainDeactivated_RenewalResumesThemWithNothingLost()
     {
         string slot = TestSlots.ClientChanges;

@@ -59,6 +59,10 @@ public static class LsnTestCluster
                 settings[$"OrleansLsn:Replication:Slots:{i}:Publication"] = TestSlots.Publication(slot);
                 settings[$"OrleansLsn:Replication:Slots:{i}:Tables:0"] = TestSlots.Table(slot);
                 settings[$"OrleansLsn:Replication:Slots:{i}:AlwaysOn"] = alwaysOn.Contains(slot) ? "true" : "false";
+                if (TestSlots.WithoutPublicationCreation.Contains(slot))
+                {
+                    settings[$"OrleansLsn:Replication:Slots:{i}:CreatePublication"] = "false";
+                }
             }
 
             configure?.Invoke(settings);

@@ -249,6 +249,100 @@ public sealed class ReplicationGrainTests(ClusterFixture fixture) : ClusterTestB
         Assert.Equal(pid, await ActivePidAsync(slot));
     }
 
+    [Fact]
+    public async Task Subscribe_ThenCommitAtOnce_OnAFreshSlot_DeliversTheCommit_EveryRound()
+    {
+        const int Rounds = 8;
+        string slot = TestSlots.First;
+        string table = TestSlots.Table(slot);
+        IReplicationGrain grain = Client.GetGrain<IReplicationGrain>(slot);
+        await using NpgsqlConnection primary = await OpenAsync(Fixture.Postgres.PrimaryConnectionString);
+        for (int round = 1; round <= Rounds; round++)
+        {
+            // A fresh slot and a fresh activation each round: the subscribe below is what creates both.
+            Assert.Equal(0L, await ScalarAsync<long>(primary, "select count(*) from pg_replication_slots where slot_name = $1", slot));
+            using var refs = new ObserverRefs(Client);
+            var observer = new RecordingChangeObserver();
+            IChangeObserver reference = refs.Create<IChangeObserver>(observer);
+            await grain.Subscribe(reference);
+            await ExecAsync(primary, $"insert into {table} values ($1, 'round')", (long)round);
+            Lsn committed = Lsn.Parse(await ScalarAsync<string>(primary, "select pg_current_wal_lsn()::text"));
+            string id = round.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            await Wait.UntilAsync(() => observer.Recorder.ConfirmedRows.Any(r => r["id"] == id), Deadline,
+                () => $"round {round}: the row committed right after Subscribe returned (WAL at {committed} after it)");
+
+            await grain.Unsubscribe(reference);
+            await ForceCollectionAsync();
+            await Wait.UntilAsync(async () => await ActivePidAsync(slot) is null, Deadline, () => $"round {round}: slot released after deactivation");
+            await DropSlotAsync(primary, slot);
+        }
+    }
+
+    [Fact]
+    public async Task Subscribe_WhileATransactionHoldsSlotCreation_WaitsWithoutHoldingTheGrain_ThenSucceeds()
+    {
+        string slot = TestSlots.Blocked;
+        string table = TestSlots.Table(slot);
+        IReplicationGrain grain = Client.GetGrain<IReplicationGrain>(slot);
+        await using NpgsqlConnection holder = await OpenAsync(Fixture.Postgres.PrimaryConnectionString);
+        await using NpgsqlTransaction transaction = await holder.BeginTransactionAsync(Ct);
+        await using (var write = new NpgsqlCommand($"insert into {table} values (0, 'open')", holder, transaction))
+        {
+            // A transaction with an xid: creating a logical slot waits for it to end.
+            await write.ExecuteNonQueryAsync(Ct);
+        }
+
+        using var refs = new ObserverRefs(Client);
+        var observer = new RecordingChangeObserver();
+        IChangeObserver reference = refs.Create<IChangeObserver>(observer);
+        Task subscribing = grain.Subscribe(reference);
+        // The grain answers other calls meanwhile: the waiting subscribe does not hold its turn.
+        ReplicationStatus status = await Wait.ForAsync(grain.GetStatus(), TimeSpan.FromSeconds(10), "GetStatus while a subscribe waits for the slot");
+        Assert.Equal(0, status.Subscribers);
+        Assert.False(subscribing.IsCompleted, "Subscribe returned while slot creation was still blocked by a running transaction");
+
+        await transaction.CommitAsync(Ct);
+        await Wait.ForAsync(subscribing, Deadline, "Subscribe after the transaction ended");
+        await using NpgsqlConnection primary = await OpenAsync(Fixture.Postgres.PrimaryConnectionString);
+        await ExecAsync(primary, $"insert into {table} values (1, 'after')");
+        await Wait.UntilAsync(() => observer.Recorder.ConfirmedRows.Any(r => r["id"] == "1"), Deadline, () => "the row committed after Subscribe returned");
+        Assert.DoesNotContain(observer.Recorder.ConfirmedRows, r => r["id"] == "0");
+        await grain.Unsubscribe(reference);
+    }
+
+    [Fact]
+    public async Task Subscribe_ToASlotThatCannotBeCreated_FailsWithTheReason_AndSubscribesNothing()
+    {
+        string slot = TestSlots.NoPublication;
+        IReplicationGrain grain = Client.GetGrain<IReplicationGrain>(slot);
+        using var refs = new ObserverRefs(Client);
+        IChangeObserver reference = refs.Create<IChangeObserver>(new RecordingChangeObserver());
+        var e = await Assert.ThrowsAsync<ReplicationSlotUnavailableException>(() => grain.Subscribe(reference));
+        Assert.Equal(slot, e.Slot);
+        Assert.Equal(ReplicationErrorKind.PublicationMissing, e.Kind);
+        Assert.Contains($"publication \"{TestSlots.Publication(slot)}\" does not exist", e.Message, StringComparison.Ordinal);
+        Assert.Contains("Nothing was subscribed", e.Message, StringComparison.Ordinal);
+        Assert.Equal(0, (await grain.GetStatus()).Subscribers);
+        await using NpgsqlConnection primary = await OpenAsync(Fixture.Postgres.PrimaryConnectionString);
+        Assert.Equal(0L, await ScalarAsync<long>(primary, "select count(*) from pg_replication_slots where slot_name = $1", slot));
+    }
+
+    private static async Task DropSlotAsync(NpgsqlConnection primary, string slot)
+    {
+        for (int attempt = 0; ; attempt++)
+        {
+            try
+            {
+                await ExecAsync(primary, "select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = $1", slot);
+                return;
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ObjectInUse && attempt < 100)
+            {
+                await Task.Delay(50, Ct);
+            }
+        }
+    }
+
     private async Task<int?> ActivePidAsync(string slot)
     {
         await using NpgsqlConnection primary = await OpenAsync(Fixture.Postgres.PrimaryConnectionString);

@@ -15,9 +15,16 @@ public static class TestSlots
     public const string ClientChanges = "cl_client_changes";
     public const string ClientDispose = "cl_client_dispose";
     public const string Limits = "cl_limits";
+    public const string First = "cl_first";
+    public const string Blocked = "cl_blocked";
+    public const string NoPublication = "cl_no_publication";
+    public const string ClientFirst = "cl_client_first";
 
     /// <summary>The slots of the shared cluster's tests.</summary>
-    public static readonly string[] Shared = [Order, Backpressure, Pause, Throwing, Vanishing, Lifetime, AlwaysOn, ClientChanges, ClientDispose];
+    public static readonly string[] Shared = [Order, Backpressure, Pause, Throwing, Vanishing, Lifetime, AlwaysOn, ClientChanges, ClientDispose, First, Blocked, NoPublication, ClientFirst];
+
+    /// <summary>Slots configured with <c>CreatePublication = false</c> (their publication never exists).</summary>
+    public static readonly string[] WithoutPublicationCreation = [NoPublication];
 
     /// <summary>The slots of the failover tests.</summary>
     public static readonly string[] FailoverSlots = [Failover, FailoverAlwaysOn];

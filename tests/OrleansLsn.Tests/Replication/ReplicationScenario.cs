@@ -151,10 +151,25 @@ public sealed class ReplicationScenario : IAsyncDisposable
         }
     }
 
+    /// <summary>Drops the slot (terminating a walsender that still holds it), if it exists.</summary>
+    public async Task DropSlotAsync()
+    {
+        await using var conn = new NpgsqlConnection(ConnectionString);
+        await conn.OpenAsync(CancellationToken.None);
+        await DropSlotAsync(conn);
+    }
+
     private async Task DropAsync()
     {
         await using var conn = new NpgsqlConnection(ConnectionString);
         await conn.OpenAsync(CancellationToken.None);
+        await DropSlotAsync(conn);
+        await using var rest = new NpgsqlCommand($"drop publication if exists {Publication}; drop table if exists {Table}", conn);
+        await rest.ExecuteNonQueryAsync(CancellationToken.None);
+    }
+
+    private async Task DropSlotAsync(NpgsqlConnection conn)
+    {
         await using var cmd = new NpgsqlCommand(
             $"""
             select pg_terminate_backend(active_pid) from pg_replication_slots where slot_name = '{Slot}' and active_pid is not null;
@@ -175,9 +190,6 @@ public sealed class ReplicationScenario : IAsyncDisposable
                 await Task.Delay(50, CancellationToken.None);
             }
         }
-
-        await using var rest = new NpgsqlCommand($"drop publication if exists {Publication}; drop table if exists {Table}", conn);
-        await rest.ExecuteNonQueryAsync(CancellationToken.None);
     }
 
     private static int StableHash(string s)
