@@ -524,6 +524,14 @@ public sealed class LocalPostgresCluster : IAsyncDisposable
             }
         }
 
+        if (options.StandbySettings.TryGetValue(name, out IDictionary<string, string>? own))
+        {
+            foreach ((string key, string value) in own)
+            {
+                settings[key] = value;
+            }
+        }
+
         return await StartOnFreePortAsync(name, binDir, serverDir, settings, options.StartTimeout, password, cancellationToken)
             .ConfigureAwait(false);
     }

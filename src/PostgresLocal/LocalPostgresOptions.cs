@@ -52,6 +52,16 @@ public sealed class LocalPostgresOptions
     public IDictionary<string, string> Settings { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
 
     /// <summary>
+    /// Extra server settings for one standby only, by standby name (a name of <see cref="StandbyNames"/>), appended after
+    /// everything else, e.g. <c>["eu-west"] = { ["recovery_min_apply_delay"] = "'50ms'" }</c> to make that standby lag
+    /// as a distant replica does. Values are written as given (quote strings as <c>postgresql.conf</c> wants them).
+    /// A name that is not a standby makes <see cref="LocalPostgresCluster.StartAsync"/> throw
+    /// <see cref="ArgumentException"/> before anything starts.
+    /// </summary>
+    public IDictionary<string, IDictionary<string, string>> StandbySettings { get; } =
+        new Dictionary<string, IDictionary<string, string>>(StringComparer.Ordinal);
+
+    /// <summary>
     /// Make the standbys failover-capable for logical slots (PostgreSQL 17+): each standby gets a physical slot on the
     /// primary (<see cref="LocalPostgresCluster.StandbySlotName(string)"/>) as its <c>primary_slot_name</c>, the
     /// primary lists those slots in <c>synchronized_standby_slots</c>, and each standby runs with

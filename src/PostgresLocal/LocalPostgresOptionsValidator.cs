@@ -45,6 +45,16 @@ internal static class LocalPostgresOptionsValidator
             names.Add(name!);
         }
 
+        foreach (string name in options.StandbySettings.Keys)
+        {
+            if (!seen.Contains(name))
+            {
+                throw new ArgumentException(
+                    $"{nameof(LocalPostgresOptions)}.{nameof(LocalPostgresOptions.StandbySettings)}: '{name}' is not one of the standbys ({(names.Count == 0 ? "none" : string.Join(", ", names))}).",
+                    nameof(options));
+            }
+        }
+
         return names;
     }
 

@@ -28,6 +28,7 @@ internal static class DemoCommand
             Description = "Keep the deployment's folder (silo logs, certificates and keys, the files with connection strings and this run's " +
                 "PostgreSQL password) instead of removing it, and print its path; you delete it.",
         };
+        Option<int> replayDelay = ClusterCommand.ReplayDelayOption();
         var command = new Command(
             "demo",
             "The whole system on this machine: local PostgreSQL (primary, standbys eu-west and us-east), four silo processes over PostgreSQL membership " +
@@ -35,6 +36,7 @@ internal static class DemoCommand
         {
             writes,
             keepFolder,
+            replayDelay,
         };
         command.SetAction(async (ParseResult result, CancellationToken cancellationToken) =>
         {
@@ -45,9 +47,16 @@ internal static class DemoCommand
                 return 2;
             }
 
+            int delay = result.GetValue(replayDelay);
+            if (ClusterCommand.CheckReplayDelay(delay) is { } problem)
+            {
+                Console.Error.WriteLine(problem);
+                return 2;
+            }
+
             try
             {
-                return await RunAsync(rounds, result.GetValue(keepFolder), cancellationToken);
+                return await RunAsync(rounds, result.GetValue(keepFolder), delay, cancellationToken);
             }
             catch (LocalPostgresException ex)
             {
@@ -63,11 +72,11 @@ internal static class DemoCommand
         return command;
     }
 
-    private static async Task<int> RunAsync(int rounds, bool keepFolder, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(int rounds, bool keepFolder, int replayDelayMs, CancellationToken cancellationToken)
     {
         var total = Stopwatch.StartNew();
         Phase("1. The cluster");
-        LocalDeploymentOptions options = ClusterCommand.DemoOptions();
+        LocalDeploymentOptions options = ClusterCommand.DemoOptions(replayDelayMs);
         options.KeepFolder = keepFolder;
         await using LocalDeployment deployment = await LocalDeployment.StartAsync(options, Console.WriteLine, cancellationToken);
         if (keepFolder)
@@ -91,10 +100,15 @@ internal static class DemoCommand
         bool ok = true;
 
         Phase("2. Read-your-writes in each region");
+        var stale = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (string region in new[] { EuWest, UsEast })
         {
-            ok &= await ReadYourWritesAsync(client, session, replicas[region], region, rounds, deployment, cancellationToken);
+            (bool visible, int missed) = await ReadYourWritesAsync(client, session, replicas[region], region, rounds, deployment, cancellationToken);
+            ok &= visible;
+            stale[region] = missed;
         }
+
+        ok &= ExplainLag(stale, rounds, replayDelayMs);
 
         Phase("3. A wait that times out while us-east's replay is paused");
         ok &= await PausedReplayAsync(client, primary, replicas, deployment, cancellationToken);
@@ -125,7 +139,35 @@ internal static class DemoCommand
         return ok ? 0 : 1;
     }
 
-    private static async Task<bool> ReadYourWritesAsync(
+    /// <summary>
+    /// Says why the regions differ. With a replay delay, a read right after the commit must miss the write in the delayed
+    /// region at least once (else the delay did not take effect: reported as a failure).
+    /// </summary>
+    private static bool ExplainLag(Dictionary<string, int> stale, int rounds, int replayDelayMs)
+    {
+        string delayed = ClusterCommand.DelayedRegion;
+        string other = delayed == EuWest ? UsEast : EuWest;
+        Console.WriteLine();
+        if (replayDelayMs == 0)
+        {
+            Console.WriteLine($"  no replay delay (--replay-delay 0): on loopback both standbys replay a commit in about a millisecond, so a read right after");
+            Console.WriteLine($"  the commit mostly sees the write already ({delayed} missed {stale[delayed]} of {rounds}, {other} {stale[other]} of {rounds}); across regions it would not.");
+            return true;
+        }
+
+        Console.WriteLine($"  Why the regions differ: {delayed}'s standby applies each commit {replayDelayMs} ms after the primary (recovery_min_apply_delay, as a replica");
+        Console.WriteLine($"  across a WAN lags), so a read there right after the commit missed the write {stale[delayed]} of {rounds} times; {other}'s standby has no delay");
+        Console.WriteLine($"  and replays within about a millisecond on loopback (missed {stale[other]} of {rounds}). After the wait on the region's tracker, every read saw its write.");
+        if (stale[delayed] == 0)
+        {
+            Console.WriteLine($"  UNEXPECTED: with a {replayDelayMs} ms replay delay, no read right after a commit in {delayed} missed the write: the delay did not take effect.");
+            return false;
+        }
+
+        return true;
+    }
+
+    private static async Task<(bool AllVisible, int Stale)> ReadYourWritesAsync(
         OrleansLsnClient client, ReadYourWritesSession session, NpgsqlDataSource replica, string region, int rounds, LocalDeployment deployment, CancellationToken cancellationToken)
     {
         ILsnTrackerGrain tracker = client.Cluster.GetGrain<ILsnTrackerGrain>(region);
@@ -160,7 +202,7 @@ internal static class DemoCommand
         waits.Sort();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  {region}: a read right after commit missed the write {stale} of {rounds} time(s); after the wait it was visible {visible} of {rounds}; wait p50 {waits[waits.Count / 2]:0.00} ms, max {waits[^1]:0.00} ms"));
-        return visible == rounds;
+        return (visible == rounds, stale);
     }
 
     private static async Task<bool> PausedReplayAsync(

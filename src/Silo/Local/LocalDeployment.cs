@@ -27,6 +27,12 @@ public sealed class LocalDeploymentOptions
     /// <summary>Extra <c>OrleansLsn:*</c> settings for every silo.</summary>
     public IDictionary<string, string> SiloSettings { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
 
+    /// <summary>
+    /// A replay delay per region (<c>recovery_min_apply_delay</c> of that region's standby): the standby applies each
+    /// commit this long after the primary made it, as a replica across a WAN does. Regions not listed have none.
+    /// </summary>
+    public IDictionary<string, TimeSpan> ReplayDelays { get; } = new Dictionary<string, TimeSpan>(StringComparer.Ordinal);
+
     /// <summary>Settings for the local PostgreSQL servers.</summary>
     public IDictionary<string, string> PostgresSettings { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
 
@@ -148,6 +154,13 @@ public sealed class LocalDeployment : IAsyncDisposable
     /// <summary>The connection string of <paramref name="region"/>'s replica as the tracker role (what the silos get); the superuser's without <see cref="LocalDeploymentOptions.DatabaseRoles"/>.</summary>
     public string TrackerConnectionStringOf(string region) => _trackerConnectionStrings.TryGetValue(region, out string? value) ? value : ReplicaOf(region);
 
+    /// <summary>
+    /// The file holding the connection string an application uses to read <paramref name="region"/>'s replica: the
+    /// superuser, which owns the tables (the trackers' role may read none).
+    /// </summary>
+    public string ApplicationReplicaConnectionStringFileOf(string region) =>
+        SecretPath($"app-replica-{Postgres.GetStandby(region).Name}.connection");
+
     /// <summary>The file holding <see cref="TrackerConnectionStringOf"/> for <paramref name="region"/>, given to that region's silos.</summary>
     public string ReplicaConnectionStringFileOf(string region) =>
         SecretPath($"replica-{Postgres.GetStandby(region).Name}.connection");
@@ -167,8 +180,19 @@ public sealed class LocalDeployment : IAsyncDisposable
             pgOptions.Settings[key] = value;
         }
 
+        foreach ((string region, TimeSpan delay) in options.ReplayDelays)
+        {
+            if (delay > TimeSpan.Zero)
+            {
+                pgOptions.StandbySettings[region] = new Dictionary<string, string>(StringComparer.Ordinal)
+                {
+                    ["recovery_min_apply_delay"] = string.Create(CultureInfo.InvariantCulture, $"'{(long)delay.TotalMilliseconds}ms'"),
+                };
+            }
+        }
+
         LocalPostgresCluster postgres = await LocalPostgresCluster.StartAsync(pgOptions, cancellationToken).ConfigureAwait(false);
-        progress(string.Create(CultureInfo.InvariantCulture, $"  primary 127.0.0.1:{postgres.Primary.Port}, standbys {string.Join(", ", postgres.Standbys.Select(s => $"{s.Name} 127.0.0.1:{s.Port}"))}; {sw.Elapsed.TotalSeconds:0.0} s"));
+        progress(string.Create(CultureInfo.InvariantCulture, $"  primary 127.0.0.1:{postgres.Primary.Port}, standbys {string.Join(", ", postgres.Standbys.Select(s => $"{s.Name} 127.0.0.1:{s.Port}{DescribeDelay(options, s.Name)}"))}; {sw.Elapsed.TotalSeconds:0.0} s"));
         string root = Path.Combine(Path.GetTempPath(), "orleanslsn-deploy");
         SweepAbandoned(root);
         string folder = Path.Combine(root, $"{options.Name}-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..8]}");
@@ -215,6 +239,11 @@ public sealed class LocalDeployment : IAsyncDisposable
             throw;
         }
     }
+
+    private static string DescribeDelay(LocalDeploymentOptions options, string region) =>
+        options.ReplayDelays.TryGetValue(region, out TimeSpan delay) && delay > TimeSpan.Zero
+            ? string.Create(CultureInfo.InvariantCulture, $" (replay delayed {delay.TotalMilliseconds:0} ms)")
+            : "";
 
     private static async Task<string> ReadServerVersionAsync(string connectionString, CancellationToken cancellationToken)
     {
@@ -409,6 +438,7 @@ public sealed class LocalDeployment : IAsyncDisposable
         foreach (string region in _options.Regions)
         {
             WriteSecretFile(ReplicaConnectionStringFileOf(region), TrackerConnectionStringOf(region));
+            WriteSecretFile(ApplicationReplicaConnectionStringFileOf(region), ReplicaOf(region));
         }
 
         string pfxPassword = RandomNumberGenerator.GetHexString(32, lowercase: true);
