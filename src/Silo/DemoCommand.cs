@@ -101,14 +101,17 @@ internal static class DemoCommand
 
         Phase("2. Read-your-writes in each region");
         var stale = new Dictionary<string, int>(StringComparer.Ordinal);
+        int earlyInDelayedRegion = 0;
         foreach (string region in new[] { EuWest, UsEast })
         {
-            (bool visible, int missed) = await ReadYourWritesAsync(client, session, replicas[region], region, rounds, deployment, cancellationToken);
+            int delay = region == ClusterCommand.DelayedRegion ? replayDelayMs : 0;
+            (bool visible, int missed, int early) = await ReadYourWritesAsync(client, session, replicas[region], region, rounds, delay, deployment, cancellationToken);
             ok &= visible;
             stale[region] = missed;
+            earlyInDelayedRegion += region == ClusterCommand.DelayedRegion ? early : 0;
         }
 
-        ok &= ExplainLag(stale, rounds, replayDelayMs);
+        ok &= ExplainLag(stale, earlyInDelayedRegion, rounds, replayDelayMs);
 
         Phase("3. A wait that times out while us-east's replay is paused");
         ok &= await PausedReplayAsync(client, primary, replicas, deployment, cancellationToken);
@@ -140,10 +143,11 @@ internal static class DemoCommand
     }
 
     /// <summary>
-    /// Says why the regions differ. With a replay delay, a read right after the commit must miss the write in the delayed
-    /// region at least once (else the delay did not take effect: reported as a failure).
+    /// Says why the regions differ. Fails only on proof that the replay delay did not work: a read in the delayed region,
+    /// done within half the delay of its commit, that saw the write. (On a loaded machine every read right after a commit
+    /// may come later than the delay; then no read misses and that is said, not failed.)
     /// </summary>
-    private static bool ExplainLag(Dictionary<string, int> stale, int rounds, int replayDelayMs)
+    private static bool ExplainLag(Dictionary<string, int> stale, int early, int rounds, int replayDelayMs)
     {
         string delayed = ClusterCommand.DelayedRegion;
         string other = delayed == EuWest ? UsEast : EuWest;
@@ -157,18 +161,28 @@ internal static class DemoCommand
 
         Console.WriteLine($"  Why the regions differ: {delayed}'s standby applies each commit {replayDelayMs} ms after the primary (recovery_min_apply_delay, as a replica");
         Console.WriteLine($"  across a WAN lags), so a read there right after the commit missed the write {stale[delayed]} of {rounds} times; {other}'s standby has no delay");
-        Console.WriteLine($"  and replays within about a millisecond on loopback (missed {stale[other]} of {rounds}). After the wait on the region's tracker, every read saw its write.");
+        Console.WriteLine($"  and replays a commit in about a millisecond on loopback (missed {stale[other]} of {rounds}). After the wait on the region's tracker, every read saw its write.");
+        if (early > 0)
+        {
+            Console.WriteLine($"  UNEXPECTED: {early} read(s) in {delayed} saw the write within {replayDelayMs / 2} ms of the commit: its {replayDelayMs} ms replay delay did not take effect.");
+            return false;
+        }
+
         if (stale[delayed] == 0)
         {
-            Console.WriteLine($"  UNEXPECTED: with a {replayDelayMs} ms replay delay, no read right after a commit in {delayed} missed the write: the delay did not take effect.");
-            return false;
+            Console.WriteLine($"  (No read right after a commit came within {replayDelayMs} ms of it here: the machine is busy; the column in parentheses shows when each was done.)");
         }
 
         return true;
     }
 
-    private static async Task<(bool AllVisible, int Stale)> ReadYourWritesAsync(
-        OrleansLsnClient client, ReadYourWritesSession session, NpgsqlDataSource replica, string region, int rounds, LocalDeployment deployment, CancellationToken cancellationToken)
+    /// <summary>
+    /// Rounds of write, read right after the commit, wait, read. Returns whether every read after the wait saw its write,
+    /// how many reads right after the commit missed it, and how many saw it although they were done within half of
+    /// <paramref name="replayDelayMs"/> (impossible where the region's replay is delayed by that much).
+    /// </summary>
+    private static async Task<(bool AllVisible, int Stale, int Early)> ReadYourWritesAsync(
+        OrleansLsnClient client, ReadYourWritesSession session, NpgsqlDataSource replica, string region, int rounds, int replayDelayMs, LocalDeployment deployment, CancellationToken cancellationToken)
     {
         ILsnTrackerGrain tracker = client.Cluster.GetGrain<ILsnTrackerGrain>(region);
         LsnTrackerStatus status = await tracker.GetStatus();
@@ -180,15 +194,25 @@ internal static class DemoCommand
         }
 
         Console.WriteLine($"region {region}: its tracker runs on {deployment.SiloAt(status.Silo)?.Name} ({status.Silo}), replica replay at {status.LastReplay}");
-        Console.WriteLine("    #  row   read right after commit   wait on the tracker   read after the wait");
+        Console.WriteLine("    #  row   read right after commit (done ms after it)   wait on the tracker   read after the wait");
         int stale = 0;
+        int early = 0;
         int visible = 0;
         var waits = new List<double>();
         for (int i = 1; i <= rounds; i++)
         {
             long id = await session.ExecuteWriteAsync(c => InsertAsync(c, $"write {i}", region, cancellationToken), cancellationToken);
+            // The primary stamped the commit before ExecuteWriteAsync returned: a read done within half the replay delay
+            // of that return must miss the write where the delay works.
+            var sinceCommit = Stopwatch.StartNew();
             bool now = await IsVisibleAsync(replica, id, cancellationToken);
+            double readMs = sinceCommit.Elapsed.TotalMilliseconds;
             stale += now ? 0 : 1;
+            if (now && readMs < replayDelayMs / 2.0)
+            {
+                early++;
+            }
+
             var sw = Stopwatch.StartNew();
             await using NpgsqlConnection read = await session.OpenReadConnectionAsync(region, cancellationToken);
             double waited = sw.Elapsed.TotalMilliseconds;
@@ -196,13 +220,13 @@ internal static class DemoCommand
             bool after = await IsVisibleAsync(read, id, cancellationToken);
             visible += after ? 1 : 0;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  {i,3}  {id,-4}  {(now ? "visible" : "STALE (missing)"),-24}  {waited,8:0.00} ms           {(after ? "visible" : "MISSING")}"));
+                $"  {i,3}  {id,-4}  {(now ? "visible" : "STALE (missing)"),-16} ({readMs,6:0.0} ms)                {waited,8:0.00} ms           {(after ? "visible" : "MISSING")}"));
         }
 
         waits.Sort();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  {region}: a read right after commit missed the write {stale} of {rounds} time(s); after the wait it was visible {visible} of {rounds}; wait p50 {waits[waits.Count / 2]:0.00} ms, max {waits[^1]:0.00} ms"));
-        return (visible == rounds, stale);
+        return (visible == rounds, stale, early);
     }
 
     private static async Task<bool> PausedReplayAsync(

@@ -45,9 +45,17 @@ internal sealed class ClusterBenchContext : IAsyncDisposable
     /// <summary>The slot of streaming run <paramref name="run"/> (0 for the paused scenario).</summary>
     public static string Slot(int run) => $"bench_grain_{run}";
 
-    public static async Task<ClusterBenchContext> StartAsync(bool tls, bool quick, int streamRuns, int streamRows, Action<string> progress, CancellationToken cancellationToken)
+    public static async Task<ClusterBenchContext> StartAsync(
+        bool tls, bool quick, int streamRuns, int streamRows, bool? serverGc, Action<string> progress, CancellationToken cancellationToken)
     {
-        var options = new LocalDeploymentOptions { Name = tls ? "bench-cluster" : "bench-cluster-notls", Regions = [Region], SilosPerRegion = 1, Tls = tls };
+        var options = new LocalDeploymentOptions
+        {
+            Name = tls ? "bench-cluster" : "bench-cluster-notls",
+            Regions = [Region],
+            SilosPerRegion = 1,
+            Tls = tls,
+            ServerGarbageCollection = serverGc,
+        };
         for (int run = 0; run <= streamRuns; run++)
         {
             options.Slots.Add((Slot(run), Publication, Table));

@@ -18,11 +18,18 @@ internal static class ClusterCommand
     public static Command Create()
     {
         var common = CommonOptions.WithoutPostgres();
+        var siloGc = new Option<string>("--silo-gc")
+        {
+            Description = "The silo process's garbage collector: 'default' (the silo executable's own setting), 'server' or 'workstation'.",
+            DefaultValueFactory = _ => "default",
+        };
+        siloGc.AcceptOnlyFromAmong("default", "server", "workstation");
         var command = new Command(
             "cluster",
             "Through the cluster (one silo process, a client over TCP with TLS): end-to-end wake vs the limit, Orleans' ping and Fly's algorithm; waits/s vs pings/s at 1000 in flight; " +
             "100 000 pending waits' silo memory; streaming through the ReplicationGrain vs pg_recvlogical; a paused observer under a 1 GB backlog; TLS on vs off. Writes cluster.json.");
         common.AddTo(command);
+        command.Options.Add(siloGc);
         command.SetAction(async (ParseResult result, CancellationToken cancellationToken) =>
         {
             BenchSettings settings;
@@ -35,12 +42,13 @@ internal static class ClusterCommand
                 return BenchRunner.InvalidOption(ex);
             }
 
-            return await BenchRunner.InvokeAsync(() => RunAsync(settings, cancellationToken), cancellationToken).ConfigureAwait(false);
+            bool? serverGc = result.GetValue(siloGc) switch { "server" => true, "workstation" => false, _ => null };
+            return await BenchRunner.InvokeAsync(() => RunAsync(settings, serverGc, cancellationToken), cancellationToken).ConfigureAwait(false);
         });
         return command;
     }
 
-    private static async Task<int> RunAsync(BenchSettings settings, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(BenchSettings settings, bool? serverGc, CancellationToken cancellationToken)
     {
         bool quick = settings.Quick;
         int samples = quick ? 40 : 400;
@@ -55,7 +63,7 @@ internal static class ClusterCommand
         var report = new BenchReport("cluster", quick);
         report.Machine = await MachineInfo.CollectAsync(cancellationToken).ConfigureAwait(false);
         Action<string> progress = line => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(line)}[/]");
-        await using (ClusterBenchContext context = await ClusterBenchContext.StartAsync(true, quick, streamRuns, streamRows, progress, cancellationToken).ConfigureAwait(false))
+        await using (ClusterBenchContext context = await ClusterBenchContext.StartAsync(true, quick, streamRuns, streamRows, serverGc, progress, cancellationToken).ConfigureAwait(false))
         {
             report.Machine["postgresql_primary"] = context.Deployment.ServerVersion;
             report.Note(
@@ -74,7 +82,7 @@ internal static class ClusterCommand
                 cancellationToken).ConfigureAwait(false);
         }
 
-        await using (ClusterBenchContext plain = await ClusterBenchContext.StartAsync(false, quick, 0, 0, progress, cancellationToken).ConfigureAwait(false))
+        await using (ClusterBenchContext plain = await ClusterBenchContext.StartAsync(false, quick, 0, 0, serverGc, progress, cancellationToken).ConfigureAwait(false))
         {
             await BenchRunner.RunScenariosAsync<ClusterBenchContext>(
                 [

@@ -79,6 +79,12 @@ public static partial class SiloProgram
             ? ClusterCertificates.TryLoad(hostOptions.Tls, "OrleansLsn:Tls:", failures)
             : null;
         IPAddress? advertised = SiloHostOptionsValidator.ResolveAdvertisedAddress(hostOptions.AdvertisedAddress);
+        if (failures.Count == 0)
+        {
+            // Only valid ports are probed; checked before the silo joins the membership table.
+            failures.AddRange(PortAvailability.FindTaken(hostOptions));
+        }
+
         if (failures.Count > 0 || advertised is null)
         {
             Console.Error.WriteLine($"The silo's configuration has {failures.Count} problem(s); the silo did not start:");

@@ -33,6 +33,12 @@ public sealed class LocalDeploymentOptions
     /// </summary>
     public IDictionary<string, TimeSpan> ReplayDelays { get; } = new Dictionary<string, TimeSpan>(StringComparer.Ordinal);
 
+    /// <summary>
+    /// The silo processes' garbage collector: <see langword="true"/> server GC, <see langword="false"/> workstation GC,
+    /// <see langword="null"/> (default) the silo executable's own setting.
+    /// </summary>
+    public bool? ServerGarbageCollection { get; set; }
+
     /// <summary>Settings for the local PostgreSQL servers.</summary>
     public IDictionary<string, string> PostgresSettings { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
 
@@ -306,7 +312,7 @@ public sealed class LocalDeployment : IAsyncDisposable
             settings[key] = value;
         }
 
-        SiloProcess silo = SiloProcess.Start($"silo{n}-{region}", region, settings, Folder);
+        SiloProcess silo = SiloProcess.Start($"silo{n}-{region}", region, settings, Folder, _options.ServerGarbageCollection);
         lock (_silos)
         {
             _silos.Add(silo);

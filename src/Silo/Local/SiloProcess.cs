@@ -46,7 +46,7 @@ public sealed class SiloProcess : IAsyncDisposable
     public string AddressPrefix => $"127.0.0.1:{SiloPort}@";
 
     /// <exception cref="ArgumentException">A setting is a secret (<c>…ConnectionString</c>, <c>…Password</c>): give its <c>…File</c> key.</exception>
-    public static SiloProcess Start(string name, string region, IReadOnlyDictionary<string, string> settings, string logFolder)
+    public static SiloProcess Start(string name, string region, IReadOnlyDictionary<string, string> settings, string logFolder, bool? serverGarbageCollection = null)
     {
         ArgumentNullException.ThrowIfNull(settings);
         if (settings.Keys.FirstOrDefault(IsSecretKey) is { } secret)
@@ -80,7 +80,15 @@ public sealed class SiloProcess : IAsyncDisposable
 
         start.Environment[Hosting.SiloProgram.ParentProcessVariable] = Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture);
         start.Environment["ORLEANSLSN_SILO_LOG"] = logPath;
-        start.Environment["DOTNET_gcServer"] = "0";
+        if (serverGarbageCollection is { } server)
+        {
+            start.Environment["DOTNET_gcServer"] = server ? "1" : "0";
+        }
+        else
+        {
+            // The executable's own setting (its runtimeconfig), not one inherited from this process's environment.
+            start.Environment.Remove("DOTNET_gcServer");
+        }
         var process = new Process { StartInfo = start, EnableRaisingEvents = true };
         process.Start();
         return new SiloProcess(name, region, siloPort, gatewayPort, httpPort, process, logPath);
@@ -154,6 +162,21 @@ public sealed class SiloProcess : IAsyncDisposable
         }
 
         throw new InvalidOperationException($"No VmRSS for process {Pid}.");
+    }
+
+    /// <summary>Waits until the process exits by itself and returns its exit code; throws <see cref="TimeoutException"/> after <paramref name="timeout"/>.</summary>
+    public async Task<int> WaitForExitAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _process.WaitForExitAsync(cancellationToken).WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            throw new TimeoutException($"silo {Name} (pid {Pid}) did not exit within {timeout.TotalSeconds:0} s; its log ends with:\n{ReadLogTail()}");
+        }
+
+        return _process.ExitCode;
     }
 
     /// <summary>SIGKILL: no shutdown at all, as a crash.</summary>

@@ -229,6 +229,25 @@ public sealed class SiloProcessTests(DeploymentFixture fixture)
         await fixture.RestoreAsync(UsEast);
     }
 
+    [Fact]
+    public async Task ASiloWhoseHttpPortIsTaken_ExitsWithCode2NamingTheKeyAndPort_WithoutJoiningTheCluster()
+    {
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Any, 0);
+        taken.Start();
+        int port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
+        string portText = port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        SiloProcess silo = Deployment.StartSilo(EuWest, new Dictionary<string, string> { ["OrleansLsn:HttpPort"] = portText });
+        int exitCode = await silo.WaitForExitAsync(TimeSpan.FromSeconds(60), Ct);
+        string log = silo.ReadLogTail(60);
+        Assert.True(exitCode == 2, $"exit code {exitCode}; log:\n{log}");
+        Assert.Contains($"OrleansLsn:HttpPort: port {port} is already in use", log, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", log, StringComparison.Ordinal);
+        Assert.DoesNotContain("Exception", log, StringComparison.Ordinal);
+
+        await using NpgsqlConnection membership = await OpenAsync(Deployment.MembershipConnectionString);
+        Assert.Equal(0L, await ScalarAsync<long>(membership, "select count(*) from orleanslsn_membership_silo where port = $1", silo.SiloPort));
+    }
+
     private static HashSet<string> InsertedIds(RecordingChangeObserver observer) =>
         [.. observer.Recorder.ConfirmedRows.Where(r => r.Kind == ChangeKind.Insert).Select(r => r["id"]!)];
 
