@@ -17,4 +17,6 @@ internal static class ClientEventIds
     internal const int Unsubscribed = 5054;
     internal const int UnsubscribeFailed = 5055;
     internal const int ObserverThrew = 5056;
+
+    internal const int ConnectRetrying = 5080;
 }

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Orleans.Connections.Security;
@@ -17,6 +18,9 @@ public static class OrleansLsnClientBuilderExtensions
 {
     /// <summary>The ADO.NET invariant of Npgsql, as Orleans' ADO.NET providers name it.</summary>
     public const string NpgsqlInvariant = "Npgsql";
+
+    /// <summary>The category of Orleans' option dump at start (filtered out unless <c>Client:LogOptions</c>).</summary>
+    internal const string OptionsLoggerCategory = "Orleans.ClientOptionsLogger";
 
     /// <summary>
     /// Configures the client from the <c>OrleansLsn</c> section of the client builder's own configuration; see
@@ -112,7 +116,23 @@ public static class OrleansLsnClientBuilderExtensions
             o.CancelRequestOnTimeout = true;
         });
         services.TryAddSingleton(TimeProvider.System);
-        AddTls(builder, configure);
+
+        // Connecting is bounded (Client:ConnectTimeout) and a failure names the cluster id, the membership database and
+        // the certificate refused, instead of Orleans' own retries for minutes. A filter the application registers later wins.
+        var refused = new RefusedCertificates();
+        services.AddSingleton(refused);
+        services.AddSingleton<IClientConnectionRetryFilter, ClusterConnectRetryFilter>();
+
+        // Orleans logs every option at start (about 100 lines at information level): only on request (Client:LogOptions).
+        // Read now from the same source as the options (as the TLS settings are), so that logging never waits on them.
+        var probe = new OrleansLsnClientOptions();
+        configure(probe);
+        if (probe.Client?.LogOptions != true)
+        {
+            services.Configure<LoggerFilterOptions>(filter => filter.Rules.Add(new LoggerFilterRule(null, OptionsLoggerCategory, LogLevel.Warning, null)));
+        }
+
+        AddTls(builder, probe, refused);
         return builder;
     }
 
@@ -120,10 +140,8 @@ public static class OrleansLsnClientBuilderExtensions
     /// Orleans takes the client certificate when the client is built, so the TLS settings are read now from the same
     /// source as the options; problems are reported by the validator when the host starts, with the other problems.
     /// </summary>
-    private static void AddTls(IClientBuilder builder, Action<OrleansLsnClientOptions> configure)
+    private static void AddTls(IClientBuilder builder, OrleansLsnClientOptions probe, RefusedCertificates refused)
     {
-        var probe = new OrleansLsnClientOptions();
-        configure(probe);
         if (probe.Tls.Mode != ClusterTlsMode.Required)
         {
             return;
@@ -141,7 +159,16 @@ public static class OrleansLsnClientBuilderExtensions
         builder.UseTls(certificates.Certificate, tls =>
         {
             tls.RemoteCertificateMode = RemoteCertificateMode.RequireCertificate;
-            tls.RemoteCertificateValidation = (certificate, _, _) => certificates.IsTrusted(certificate);
+            tls.RemoteCertificateValidation = (certificate, _, _) =>
+            {
+                if (certificates.Refusal(certificate) is { } reason)
+                {
+                    refused.Refused(certificate, reason);
+                    return false;
+                }
+
+                return true;
+            };
         });
     }
 

@@ -31,14 +31,19 @@ public sealed class OrleansLsnClientOptionsValidator : IValidateOptions<OrleansL
                 $"{Prefix}{nameof(options.PrimaryConnectionString)} (used for membership, as {Prefix}{nameof(options.MembershipConnectionString)} is not set)",
                 options.PrimaryConnectionString);
         }
-        else
+        else if (string.IsNullOrWhiteSpace(options.MembershipConnectionStringFile) && string.IsNullOrWhiteSpace(options.PrimaryConnectionStringFile))
         {
+            // (With a …File key set, an empty value means its file could not be read: that problem is reported by its own key.)
             failures.Add($"{Prefix}{nameof(options.MembershipConnectionString)} is required (or {Prefix}{nameof(options.PrimaryConnectionString)}, which it falls back to; either may be given as a file with its ...File key).");
         }
 
         ClientConnectionOptions client = options.Client ?? new ClientConnectionOptions();
         RequireBetween(failures, "Client:" + nameof(client.GatewayListRefreshPeriod), client.GatewayListRefreshPeriod);
         RequireBetween(failures, "Client:" + nameof(client.ResponseTimeout), client.ResponseTimeout);
+        if (client.ConnectTimeout < TimeSpan.FromSeconds(1) || client.ConnectTimeout > MaxPeriod)
+        {
+            failures.Add($"{Prefix}Client:{nameof(client.ConnectTimeout)} must be between {TimeSpan.FromSeconds(1)} and {MaxPeriod}; it is {client.ConnectTimeout}.");
+        }
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 

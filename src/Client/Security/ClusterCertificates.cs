@@ -44,10 +44,19 @@ public sealed class ClusterCertificates : IDisposable
             return null;
         }
 
+        bool keyInside = false;
+        bool pem = string.IsNullOrEmpty(options.KeyPath) && IsPem(options.CertificatePath!, out keyInside);
+        if (pem && !keyInside)
+        {
+            // Read as a PFX, a PEM file fails with "ASN1 corrupted data", which says nothing about what is missing.
+            failures.Add($"{keyPrefix}CertificatePath: '{options.CertificatePath}' is a PEM certificate without its private key; give the key's PEM file in {keyPrefix}KeyPath (only a PFX/PKCS#12 file carries its own key).");
+            return null;
+        }
+
         X509Certificate2? certificate = null;
         try
         {
-            certificate = LoadCertificate(options, password);
+            certificate = LoadCertificate(options, password, pem && keyInside);
             if (!certificate.HasPrivateKey)
             {
                 failures.Add($"{keyPrefix}CertificatePath: the certificate has no private key (give {keyPrefix}KeyPath for a PEM certificate).");
@@ -112,16 +121,44 @@ public sealed class ClusterCertificates : IDisposable
         Authority.Dispose();
     }
 
-    private static X509Certificate2 LoadCertificate(ClusterTlsOptions options, string? password)
+    private static X509Certificate2 LoadCertificate(ClusterTlsOptions options, string? password, bool pemWithKeyInside)
     {
-        if (!string.IsNullOrEmpty(options.KeyPath))
+        if (!string.IsNullOrEmpty(options.KeyPath) || pemWithKeyInside)
         {
-            using X509Certificate2 pem = X509Certificate2.CreateFromPemFile(options.CertificatePath!, options.KeyPath);
+            // A null key path reads the key from the certificate's own file.
+            using X509Certificate2 pem = X509Certificate2.CreateFromPemFile(options.CertificatePath!, string.IsNullOrEmpty(options.KeyPath) ? null : options.KeyPath);
             // Re-import so that the key is usable by SslStream on every platform.
             return X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
         }
 
         return X509CertificateLoader.LoadPkcs12FromFile(options.CertificatePath!, password);
+    }
+
+    /// <summary>Whether the file is PEM text (a PFX is binary), and whether it holds a private key too.</summary>
+    private static bool IsPem(string path, out bool keyInside)
+    {
+        keyInside = false;
+        try
+        {
+            using var reader = new StreamReader(path);
+            var buffer = new char[64 * 1024];
+            string head = new(buffer, 0, reader.ReadBlock(buffer, 0, buffer.Length));
+            if (!head.TrimStart().StartsWith("-----BEGIN ", StringComparison.Ordinal))
+            {
+                return false;
+            }
+
+            keyInside = head.Contains("PRIVATE KEY-----", StringComparison.Ordinal);
+            return true;
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return false;
+        }
     }
 
     private static void RequireFile(List<string> failures, string key, string? path)

@@ -24,8 +24,8 @@ public sealed class OrleansLsnOptionsValidator : IValidateOptions<OrleansLsnOpti
             failures.Add($"{Prefix}Region is required and must be a valid region name: {regionProblem}.");
         }
 
-        CheckConnectionString(failures, nameof(options.PrimaryConnectionString), options.PrimaryConnectionString);
-        CheckConnectionString(failures, nameof(options.ReplicaConnectionString), options.ReplicaConnectionString);
+        CheckConnectionString(failures, nameof(options.PrimaryConnectionString), options.PrimaryConnectionString, options.PrimaryConnectionStringFile);
+        CheckConnectionString(failures, nameof(options.ReplicaConnectionString), options.ReplicaConnectionString, options.ReplicaConnectionStringFile);
         if (options.PlacementMetadataWait < TimeSpan.Zero || options.PlacementMetadataWait > TimeSpan.FromMinutes(1))
         {
             failures.Add($"{Prefix}{nameof(options.PlacementMetadataWait)} must be between 0 and 1 min; it is {options.PlacementMetadataWait}.");
@@ -95,11 +95,17 @@ public sealed class OrleansLsnOptionsValidator : IValidateOptions<OrleansLsnOpti
         AddPrefixed(failures, $"{Prefix}Replication:Pump:", new ReplicationPumpOptionsValidator().Validate(null, probe));
     }
 
-    private static void CheckConnectionString(List<string> failures, string key, string? value)
+    private static void CheckConnectionString(List<string> failures, string key, string? value, string? file)
     {
         if (string.IsNullOrWhiteSpace(value))
         {
-            failures.Add($"{Prefix}{key} is required (or {Prefix}{key}File, a file holding it).");
+            // With a …File key set, an empty value means the file could not be read: that problem is reported, by its
+            // own key and path (OrleansLsnSecretFiles), and "required" would only mislead.
+            if (string.IsNullOrWhiteSpace(file))
+            {
+                failures.Add($"{Prefix}{key} is required (or {Prefix}{key}File, a file holding it).");
+            }
+
             return;
         }
 

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using Orleans.Configuration;
@@ -329,6 +330,77 @@ public sealed class ClientConfigurationTests(PostgresFixture postgres)
         PostgresException? postgresError = Flatten(error).OfType<PostgresException>().FirstOrDefault();
         Assert.True(postgresError is not null, $"expected PostgreSQL's answer, got {error}");
         Assert.Equal(PostgresErrorCodes.InvalidCatalogName, postgresError.SqlState);
+    }
+
+    [Fact]
+    public async Task AMissingConnectionStringFile_IsTheOnlyProblemReported_NotAlsoItsKeyAsRequired()
+    {
+        using var secrets = new SecretFolder();
+        string missing = Path.Combine(secrets.Path, "no-such-file");
+        Dictionary<string, string?> settings = SiloSection();
+        settings.Remove("OrleansLsn:PrimaryConnectionString");
+        settings["OrleansLsn:MembershipConnectionStringFile"] = missing;
+        using IHost host = BuildHost(settings);
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync(Ct));
+        Assert.Equal($"OrleansLsn:MembershipConnectionStringFile: file '{missing}' does not exist.", Assert.Single(error.Failures));
+
+        // Without the file key, the key itself is what is missing.
+        settings.Remove("OrleansLsn:MembershipConnectionStringFile");
+        using IHost none = BuildHost(settings);
+        var required = await Assert.ThrowsAsync<OptionsValidationException>(() => none.StartAsync(Ct));
+        Assert.StartsWith("OrleansLsn:MembershipConnectionString is required", Assert.Single(required.Failures), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void PemCertificateWithoutKeyPath_SaysTheKeyIsMissing_AndOneWithItsKeyInsideLoads()
+    {
+        using var secrets = new SecretFolder();
+        using OrleansLsn.Silo.Local.DevCertificates certificates = OrleansLsn.Silo.Local.DevCertificates.Create(Path.Combine(secrets.Path, "certs"), "client");
+        var tls = new ClusterTlsOptions { CertificatePath = certificates.CertificatePath("client"), CaCertificatePath = certificates.CaCertificatePath };
+        var failures = new List<string>();
+        Assert.Null(ClusterCertificates.TryLoad(tls, "OrleansLsn:Tls:", failures));
+        string failure = Assert.Single(failures);
+        Assert.StartsWith($"OrleansLsn:Tls:CertificatePath: '{tls.CertificatePath}' is a PEM certificate without its private key; give the key's PEM file in OrleansLsn:Tls:KeyPath", failure, StringComparison.Ordinal);
+        Assert.DoesNotContain("ASN1", failure, StringComparison.Ordinal);
+
+        // The certificate and its key in one PEM file need no KeyPath.
+        string combined = Path.Combine(secrets.Path, "client-with-key.pem");
+        File.WriteAllText(combined, File.ReadAllText(certificates.CertificatePath("client")).TrimEnd() + "\n" + File.ReadAllText(certificates.KeyPath("client")));
+        failures.Clear();
+        using ClusterCertificates? loaded = ClusterCertificates.TryLoad(new ClusterTlsOptions { CertificatePath = combined, CaCertificatePath = certificates.CaCertificatePath }, "OrleansLsn:Tls:", failures);
+        Assert.True(failures.Count == 0, string.Join("; ", failures));
+        Assert.True(loaded!.Certificate.HasPrivateKey);
+    }
+
+    [Fact]
+    public async Task NoGatewayForTheClusterId_FailsWithinConnectTimeout_NamingTheClusterIdAndTheDatabase()
+    {
+        await using var database = await OrleansLsn.Tests.Membership.MembershipDatabase.CreateAsync(postgres, nameof(NoGatewayForTheClusterId_FailsWithinConnectTimeout_NamingTheClusterIdAndTheDatabase), Ct);
+        await OrleansLsn.Membership.PostgresMembershipSchema.ApplyAsync(database.ConnectionString, null, Ct);
+        var log = new OrleansLsn.Tests.Security.CapturedLog();
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        var error = await Assert.ThrowsAsync<ClusterConnectException>(() => OrleansLsnClient.ConnectAsync(
+            o =>
+            {
+                o.ClusterId = "nobody-here";
+                o.MembershipConnectionString = database.ConnectionString;
+                o.Tls.Mode = ClusterTlsMode.Disabled;
+                o.Client.ConnectTimeout = TimeSpan.FromSeconds(2);
+            },
+            host => host.Logging.AddProvider(log).SetMinimumLevel(Microsoft.Extensions.Logging.LogLevel.Information),
+            Ct));
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(20), $"gave up after {sw.Elapsed}, with a 2 s connect timeout");
+        Assert.Equal("nobody-here", error.ClusterId);
+        Assert.Contains("'nobody-here'", error.Message, StringComparison.Ordinal);
+        Assert.Contains($"/{database.Name} as ", error.Message, StringComparison.Ordinal);
+        Assert.Contains("lists no active gateway for cluster id 'nobody-here'", error.Message, StringComparison.Ordinal);
+        Assert.Contains("no cluster has an active gateway there", error.Message, StringComparison.Ordinal);
+        Assert.Contains("OrleansLsn:Client:ConnectTimeout", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("Password", error.Message, StringComparison.OrdinalIgnoreCase);
+
+        Assert.True(
+            log.Lines.Any(l => l.Contains("Connecting to cluster nobody-here: attempt 1 failed", StringComparison.Ordinal)),
+            "no retry line in:\n" + string.Join('\n', log.Lines));
     }
 
     private static IEnumerable<Exception> Flatten(Exception error)

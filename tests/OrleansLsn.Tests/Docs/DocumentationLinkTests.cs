@@ -138,7 +138,7 @@ public sealed partial class DocumentationLinkTests
         Assert.Equal(new[] { "notes", "notes-1", "notes-2", "other" }, anchors.Order(StringComparer.Ordinal));
     }
 
-    private static string FindRepositoryRoot()
+    internal static string FindRepositoryRoot()
     {
         for (DirectoryInfo? dir = new(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {

@@ -53,6 +53,21 @@ public sealed class SiloConfigurationTests
     }
 
     [Fact]
+    public void AMissingConnectionStringFile_IsTheOnlyProblemReported_NotAlsoItsKeyAsRequired()
+    {
+        Dictionary<string, string?> settings = Valid();
+        settings.Remove("OrleansLsn:ReplicaConnectionString");
+        string missing = Path.Combine(Path.GetTempPath(), "orleanslsn-no-such-file-" + Guid.NewGuid().ToString("N"));
+        settings["OrleansLsn:ReplicaConnectionStringFile"] = missing;
+        OrleansLsnOptions options = Bind(settings);
+        var failures = new List<string>();
+        OrleansLsnSecretFiles.Resolve(options, failures);
+        ValidateOptionsResult result = new OrleansLsnOptionsValidator().Validate(null, options);
+        failures.AddRange(result.Failures ?? []);
+        Assert.Equal($"OrleansLsn:ReplicaConnectionStringFile: file '{missing}' does not exist.", Assert.Single(failures));
+    }
+
+    [Fact]
     public void EveryProblem_IsReportedTogether_WithItsKey_AndNoSecret()
     {
         Dictionary<string, string?> settings = Valid();

@@ -34,8 +34,9 @@ public sealed partial class DemoSecretScanTests
 
             string secrets = Path.Combine(folder, LocalDeployment.SecretsFolderName);
             string[] connectionFiles = Directory.GetFiles(secrets, "*.connection");
-            // The primary as the superuser, as the silo role and as the client role, and one replica per region as the tracker role.
-            Assert.Equal(5, connectionFiles.Length);
+            // The primary as the superuser, as the silo role and as the client role, and one replica per region as the
+            // tracker role and as the superuser (the application's).
+            Assert.Equal(7, connectionFiles.Length);
             var scan = new SecretScan().AddKeyMaterial(folder);
             var passwords = new HashSet<string>(StringComparer.Ordinal);
             foreach (string file in connectionFiles)

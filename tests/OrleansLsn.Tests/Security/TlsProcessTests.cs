@@ -109,6 +109,86 @@ public sealed partial class TlsProcessTests(TlsDeploymentFixture fixture)
     }
 
     [Fact]
+    public async Task ClientConnect_WrongClusterIdOrCa_FailsWithinItsBound_SayingWhatItFoundAndWhichCertificateWasRefused()
+    {
+        string folder = Path.Combine(Deployment.Folder, "connect-" + Guid.NewGuid().ToString("N")[..6]);
+        Directory.CreateDirectory(folder);
+        ClusterTlsOptions right = RightClient(folder);
+
+        // Connected, the client logs no dump of Orleans' options unless asked to (OrleansLsn:Client:LogOptions).
+        var quiet = new CapturedLog();
+        var verbose = new CapturedLog();
+        await using (OrleansLsnClient client = await ConnectAsync(right, quiet, Ct))
+        {
+            await client.Cluster.GetGrain<ILsnTrackerGrain>(TlsDeploymentFixture.Region).GetLastReplay();
+        }
+
+        await using (OrleansLsnClient client = await OrleansLsnClient.ConnectAsync(
+            o =>
+            {
+                o.ClusterId = LocalDeployment.ClusterId;
+                o.ServiceId = LocalDeployment.ClusterId;
+                o.MembershipConnectionString = Deployment.MembershipConnectionString;
+                o.Tls = right;
+                o.Client.LogOptions = true;
+            },
+            host => host.Logging.ClearProviders().AddProvider(verbose).SetMinimumLevel(LogLevel.Information),
+            Ct))
+        {
+            await client.Cluster.GetGrain<ILsnTrackerGrain>(TlsDeploymentFixture.Region).GetLastReplay();
+        }
+
+        Assert.DoesNotContain(quiet.Lines, l => l.Contains("Orleans.ClientOptionsLogger", StringComparison.Ordinal));
+        Assert.True(
+            verbose.Lines.Any(l => l.Contains("Orleans.ClientOptionsLogger", StringComparison.Ordinal) && l.Contains("Configuration Orleans.Configuration.ClusterOptions", StringComparison.Ordinal)),
+            "with LogOptions, no dump of Orleans' options:\n" + string.Join("\n", verbose.Lines));
+
+        // A wrong cluster id (the README once said 'orleanslsn'), membership read as the superuser: the ids that do have
+        // gateways are named.
+        var sw = Stopwatch.StartNew();
+        ClusterConnectException wrongId = await Assert.ThrowsAsync<ClusterConnectException>(
+            () => ConnectAsync(right, Deployment.MembershipConnectionString, "orleanslsn", TimeSpan.FromSeconds(2)));
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(20), $"gave up after {sw.Elapsed} with a 2 s connect timeout");
+        Assert.Contains("Orleans cluster 'orleanslsn'", wrongId.Message, StringComparison.Ordinal);
+        Assert.Contains("lists no active gateway for cluster id 'orleanslsn'", wrongId.Message, StringComparison.Ordinal);
+        Assert.Contains($"cluster ids with active gateways there: '{LocalDeployment.ClusterId}' (1)", wrongId.Message, StringComparison.Ordinal);
+
+        // The same as the client role, which may call the gateway function only.
+        ClusterConnectException asClient = await Assert.ThrowsAsync<ClusterConnectException>(
+            () => ConnectAsync(right, Deployment.ClientConnectionString, "orleanslsn", TimeSpan.FromSeconds(2)));
+        Assert.Contains("as orleanslsn_client", asClient.Message, StringComparison.Ordinal);
+        Assert.Contains("may not list other clusters' ids", asClient.Message, StringComparison.Ordinal);
+
+        // A CA that did not sign the silos' certificates: this client refuses the gateway's, at once, and says so.
+        using DevCertificates other = DevCertificates.Create(Path.Combine(folder, "other"), "client");
+        var wrongCa = new ClusterTlsOptions
+        {
+            CertificatePath = Deployment.Certificates.CertificatePath("client"),
+            KeyPath = Deployment.Certificates.KeyPath("client"),
+            CaCertificatePath = other.CaCertificatePath,
+        };
+        sw.Restart();
+        ClusterConnectException refusedByClient = await Assert.ThrowsAsync<ClusterConnectException>(
+            () => ConnectAsync(wrongCa, Deployment.MembershipConnectionString, LocalDeployment.ClusterId, TimeSpan.FromSeconds(30)));
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(15), $"a refused certificate was retried for {sw.Elapsed}: {refusedByClient}");
+        Assert.Contains("this client refused the gateway's certificate (subject 'CN=silo', issuer 'CN=OrleansLsn local CA'", refusedByClient.Message, StringComparison.Ordinal);
+        Assert.Contains(other.CaCertificatePath, refusedByClient.Message, StringComparison.Ordinal);
+
+        // A client certificate of another CA, while the client trusts the cluster's: the gateway refuses it.
+        var foreignClient = new ClusterTlsOptions
+        {
+            CertificatePath = other.CertificatePath("client"),
+            KeyPath = other.KeyPath("client"),
+            CaCertificatePath = Deployment.Certificates.CaCertificatePath,
+        };
+        ClusterConnectException refusedByGateway = await Assert.ThrowsAsync<ClusterConnectException>(
+            () => ConnectAsync(foreignClient, Deployment.MembershipConnectionString, LocalDeployment.ClusterId, TimeSpan.FromSeconds(5)));
+        TestContext.Current.SendDiagnosticMessage("refused by the gateway: " + refusedByGateway.Message);
+        Assert.Contains("the gateway refused this client's certificate", refusedByGateway.Message, StringComparison.Ordinal);
+        Assert.Contains(other.CertificatePath("client"), refusedByGateway.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task SiloWithACertificateOfAnotherCa_NeverBecomesAnActiveMember()
     {
         string folder = Path.Combine(Deployment.Folder, "foreign-silo-" + Guid.NewGuid().ToString("N")[..6]);
@@ -230,6 +310,19 @@ public sealed partial class TlsProcessTests(TlsDeploymentFixture fixture)
             },
             host => host.Logging.ClearProviders().AddProvider(log).SetMinimumLevel(LogLevel.Debug),
             cancellationToken);
+
+    private static async Task<OrleansLsnClient> ConnectAsync(ClusterTlsOptions tls, string membership, string clusterId, TimeSpan connectTimeout) =>
+        await OrleansLsnClient.ConnectAsync(
+            o =>
+            {
+                o.ClusterId = clusterId;
+                o.ServiceId = LocalDeployment.ClusterId;
+                o.MembershipConnectionString = membership;
+                o.Tls = tls;
+                o.Client.ConnectTimeout = connectTimeout;
+            },
+            null,
+            Ct);
 
     /// <summary>A plain Orleans client speaking TLS but presenting no certificate (and accepting any server's).</summary>
     private async Task<ClientHost> ConnectWithoutCertificateAsync(CapturedLog log, CancellationToken cancellationToken)
