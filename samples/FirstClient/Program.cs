@@ -20,7 +20,9 @@ await using NpgsqlDataSource replica = NpgsqlDataSource.Create(ReadFile("APP_REP
 var changes = new Changes();
 await using ChangeSubscription subscription = await client.SubscribeToChangesAsync("orleanslsn_demo", changes);
 
-// 2. Write on the primary; after the commit, take the write's LSN.
+// 2. Write on the primary; after the commit, take the write's LSN. (The replica's first connection is opened before,
+//    so that the read at once below is not slowed down by logging in.)
+Console.WriteLine($"rows on the {region} replica before the write: {await CountAsync(replica)}");
 long id;
 Lsn lsn;
 await using (NpgsqlConnection connection = await primary.OpenConnectionAsync())
@@ -45,11 +47,18 @@ Console.WriteLine($"tracker of {region}: {wait.Outcome} (replica at {wait.Replay
 ChangeBatch batch = await changes.WaitForRowAsync(id, TimeSpan.FromSeconds(30));
 Console.WriteLine($"change received: commit {batch.CommitLsn}, {batch.Changes.Count} row(s)");
 
+await subscription.DisposeAsync();
 await host.StopAsync();
 return found ? 0 : 1;
 
 static string ReadFile(string variable) =>
     File.ReadAllText(Environment.GetEnvironmentVariable(variable) ?? throw new InvalidOperationException($"set {variable}")).Trim();
+
+static async Task<long> CountAsync(NpgsqlDataSource source)
+{
+    await using NpgsqlCommand count = source.CreateCommand("select count(*) from orleanslsn_demo");
+    return (long)(await count.ExecuteScalarAsync())!;
+}
 
 static async Task<bool> ExistsAsync(NpgsqlDataSource source, long id)
 {

@@ -30,9 +30,15 @@ dotnet pack "$repo/OrleansLsn.sln" -c Release -o "$work/packages" "${build_args[
 [ -f "$work/packages/OrleansLsn.Client.0.1.0.nupkg" ] || fail "no OrleansLsn.Client.0.1.0.nupkg"
 
 echo "== dotnet run --project src/Silo -- cluster"
-dotnet build "$repo/src/Silo" -c Release "${build_args[@]}" > "$work/silo-build.log" 2>&1 || { tail -n 30 "$work/silo-build.log"; fail "building src/Silo"; }
-setsid dotnet "$repo/src/Silo/bin/Release/net10.0/OrleansLsn.Silo.dll" cluster > "$work/cluster.log" 2>&1 < /dev/null &
+if [ ${#build_args[@]} -eq 0 ]; then
+  dotnet build "$repo/src/Silo" -c Release > "$work/silo-build.log" 2>&1 || { tail -n 30 "$work/silo-build.log"; fail "building src/Silo"; }
+fi
+# Job control on for the launch: a background job of a script otherwise starts with SIGINT ignored, and Ctrl-C is
+# what the page tells its reader to use.
+set -m
+dotnet "$repo/src/Silo/bin/Release/net10.0/OrleansLsn.Silo.dll" cluster > "$work/cluster.log" 2>&1 < /dev/null &
 cluster_pid=$!
+set +m
 for _ in $(seq 1 360); do
   grep -q "Ctrl-C stops everything" "$work/cluster.log" && break
   kill -0 "$cluster_pid" 2>/dev/null || { tail -n 40 "$work/cluster.log"; fail "cluster exited before it was running"; }
