@@ -17,6 +17,9 @@ internal static class PumpOptionsFactory
             CreatePublication = slot.CreatePublication,
             Failover = slot.Failover,
             AcknowledgeWithoutSubscribers = t.AcknowledgeWithoutSubscribers,
+            // A new activation holds the slot for the previous one's subscribers as long as an unreachable one is kept.
+            RememberSubscribers = true,
+            RejoinTimeout = options.Replication.SubscriberTimeout,
             HighWaterBytes = t.HighWaterBytes,
             LowWaterBytes = t.LowWaterBytes,
             HighWaterBatches = t.HighWaterBatches,

@@ -28,8 +28,12 @@ internal sealed class ChangeSubscriber : IAsyncDisposable
 
     internal IChangeObserver Observer { get; }
 
-    internal void Attach(ReplicationPump pump) =>
-        _subscription = pump.Subscribe(DeliverAsync, Observer.GetGrainId().ToString());
+    /// <summary>The name the pump remembers the subscriber by (its observer's grain id).</summary>
+    internal string Name => Observer.GetGrainId().ToString();
+
+    /// <summary>Subscribes to the pump, remembered on the primary (so that a later activation holds the slot for it).</summary>
+    internal async Task AttachAsync(ReplicationPump pump) =>
+        _subscription = await pump.SubscribeAsync(DeliverAsync, Name).ConfigureAwait(false);
 
     public async ValueTask DisposeAsync()
     {

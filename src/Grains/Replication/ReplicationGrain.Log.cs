@@ -13,6 +13,7 @@ internal sealed partial class ReplicationGrain
         internal const int Unsubscribed = 2103;
         internal const int SubscriberDropped = 2104;
         internal const int SubscribeRefused = 2105;
+        internal const int ForgetFailed = 2106;
     }
 
     private static partial class Log
@@ -34,5 +35,8 @@ internal sealed partial class ReplicationGrain
 
         [LoggerMessage(EventIds.SubscribeRefused, LogLevel.Warning, "Replication grain {Slot}: refused subscriber {Observer}, the slot is not ready ({Kind}): {Error}")]
         internal static partial void SubscribeRefused(ILogger logger, string slot, GrainId observer, ReplicationErrorKind kind, string error);
+
+        [LoggerMessage(EventIds.ForgetFailed, LogLevel.Warning, "Replication grain {Slot}: could not forget subscriber {Observer} on the primary; the next activation waits for it once more: {Error}")]
+        internal static partial void ForgetFailed(ILogger logger, string slot, GrainId observer, string error);
     }
 }

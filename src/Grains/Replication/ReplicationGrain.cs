@@ -145,8 +145,19 @@ internal sealed partial class ReplicationGrain : Grain, IReplicationGrain
         }
 
         var subscriber = new ChangeSubscriber(observer, _options.Replication.SubscriberTimeout, _time, OnUnreachable);
-        subscriber.Attach(pump);
+        // Reserved before the await, so that a renewal arriving meanwhile (this call interleaves) changes nothing.
         _subscribers[id] = subscriber;
+        try
+        {
+            await subscriber.AttachAsync(pump).ConfigureAwait(true);
+        }
+        catch (Exception e) when (e is Npgsql.NpgsqlException or TimeoutException or IOException)
+        {
+            _subscribers.Remove(id);
+            Log.SubscribeRefused(_logger, pump.Slot, id, ReplicationErrorKind.ConnectionLost, e.Message);
+            throw new ReplicationSlotUnavailableException(pump.Slot, ReplicationErrorKind.ConnectionLost, $"the subscriber could not be recorded on the primary ({e.GetType().Name}: {e.Message}).");
+        }
+
         UpdateKeepAlive();
         Log.Subscribed(_logger, pump.Slot, id, _subscribers.Count);
     }
@@ -167,6 +178,7 @@ internal sealed partial class ReplicationGrain : Grain, IReplicationGrain
         {
             UpdateKeepAlive();
             await subscriber.DisposeAsync().ConfigureAwait(true);
+            await ForgetAsync(subscriber).ConfigureAwait(true);
             Log.Unsubscribed(_logger, Pump.Slot, id, _subscribers.Count);
         }
     }
@@ -199,6 +211,25 @@ internal sealed partial class ReplicationGrain : Grain, IReplicationGrain
         Log.SubscriberDropped(_logger, Pump.Slot, id, _options.Replication.SubscriberTimeout.TotalSeconds, error);
         ReplicationMetrics.SubscribersDropped.Add(1, new KeyValuePair<string, object?>(ReplicationMetrics.SlotTag, Pump.Slot));
         await subscriber.DisposeAsync().ConfigureAwait(true);
+        await ForgetAsync(subscriber).ConfigureAwait(true);
+    }
+
+    /// <summary>Forgets a subscriber on the primary (best effort: left behind, the next activation waits for it once more).</summary>
+    private async Task ForgetAsync(ChangeSubscriber subscriber)
+    {
+        if (_pump is not { } pump)
+        {
+            return;
+        }
+
+        try
+        {
+            await pump.ForgetSubscriberAsync(subscriber.Name).ConfigureAwait(true);
+        }
+        catch (Exception e) when (e is Npgsql.NpgsqlException or TimeoutException or IOException)
+        {
+            Log.ForgetFailed(_logger, pump.Slot, subscriber.Observer.GetGrainId(), e.GetType().Name + ": " + e.Message);
+        }
     }
 
     private void UpdateKeepAlive()

@@ -22,6 +22,11 @@ public sealed partial class ReplicationPump
         internal const int WalsenderGone = 2012;
         internal const int SlotLosingWal = 2013;
         internal const int PrimaryChosen = 2014;
+        internal const int AwaitingSubscribers = 2015;
+        internal const int SubscriberRejoined = 2016;
+        internal const int SubscriberDidNotRejoin = 2017;
+        internal const int SubscribersNotRemembered = 2018;
+        internal const int ForgetFailed = 2019;
     }
 
     private static partial class Log
@@ -70,5 +75,20 @@ public sealed partial class ReplicationPump
 
         [LoggerMessage(EventIds.PrimaryChosen, LogLevel.Information, "Replication pump for slot {Slot}: {Host} is the primary (skipped: {Skipped})")]
         internal static partial void PrimaryChosen(ILogger logger, string slot, string host, string skipped);
+
+        [LoggerMessage(EventIds.AwaitingSubscribers, LogLevel.Information, "Replication pump for slot {Slot}: holding the slot for {Count} subscriber(s) of the previous pump until they subscribe again (at most {TimeoutMs} ms)")]
+        internal static partial void AwaitingSubscribers(ILogger logger, string slot, int count, long timeoutMs);
+
+        [LoggerMessage(EventIds.SubscriberRejoined, LogLevel.Information, "Replication pump for slot {Slot}: subscriber {Subscriber} of the previous pump is back")]
+        internal static partial void SubscriberRejoined(ILogger logger, string slot, string subscriber);
+
+        [LoggerMessage(EventIds.SubscriberDidNotRejoin, LogLevel.Warning, "Replication pump for slot {Slot}: subscriber {Subscriber} of the previous pump did not subscribe again within {TimeoutMs} ms; it no longer holds the slot and is forgotten")]
+        internal static partial void SubscriberDidNotRejoin(ILogger logger, string slot, string subscriber, long timeoutMs);
+
+        [LoggerMessage(EventIds.SubscribersNotRemembered, LogLevel.Warning, "Replication pump for slot {Slot}: subscribers are not remembered across pumps, so after a failover one that subscribes again later than another may miss changes: {Reason}")]
+        internal static partial void SubscribersNotRemembered(ILogger logger, string slot, string reason);
+
+        [LoggerMessage(EventIds.ForgetFailed, LogLevel.Warning, "Replication pump for slot {Slot}: could not forget subscriber {Subscriber} on the primary (the next pump waits for it once more): {Error}")]
+        internal static partial void ForgetFailed(ILogger logger, string slot, string subscriber, string error);
     }
 }

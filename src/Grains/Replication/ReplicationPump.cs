@@ -43,6 +43,13 @@ public sealed partial class ReplicationPump : IAsyncDisposable
     private readonly object _stateLock = new();
     private readonly List<ReplicationSubscription> _subscriptions = new();
     private readonly TaskCompletionSource _slotReady = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly SubscriberRegistry? _registry;
+
+    // Remembered subscribers of an earlier pump not back yet, each holding the backlog with a cursor of its own (under
+    // _subscriptions' lock). Filled once, before the slot is reported ready, so before anyone can confirm anything.
+    private readonly Dictionary<string, ChangeBacklog.Cursor> _awaited = new(StringComparer.Ordinal);
+    private bool _registryLoaded;
+    private Task? _rejoinExpiry;
 
     private Task? _loop;
     private bool _manualPause;
@@ -104,6 +111,7 @@ public sealed partial class ReplicationPump : IAsyncDisposable
         }.ConnectionString;
 
         _candidates = PrimaryCandidate.From(options, _adminConnectionString, _replicationConnectionString);
+        _registry = options.RememberSubscribers ? new SubscriberRegistry() : null;
         Backlog = new ChangeBacklog(options, AdvanceFlush);
         _assembler = new TransactionAssembler(Slot, options, Backlog);
     }
@@ -165,6 +173,7 @@ public sealed partial class ReplicationPump : IAsyncDisposable
                     ServerPid = session?.Pid,
                     StatusInterval = _statusInterval,
                     ChangesReceived = _assembler.ChangesDecoded,
+                    AwaitedSubscribers = AwaitedSubscribers,
                 };
             }
         }
@@ -255,6 +264,59 @@ public sealed partial class ReplicationPump : IAsyncDisposable
             return subscription;
         }
     }
+
+    /// <summary>
+    /// Subscribers of an earlier pump of this slot (remembered with <see cref="ReplicationPumpOptions.RememberSubscribers"/>)
+    /// that have not subscribed again yet: the pump holds the slot for each until it is back or
+    /// <see cref="ReplicationPumpOptions.RejoinTimeout"/> passed.
+    /// </summary>
+    public int AwaitedSubscribers
+    {
+        get
+        {
+            lock (_subscriptions)
+            {
+                return _awaited.Count;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Adds a subscriber as <see cref="Subscribe"/> does, under <paramref name="name"/>, and with
+    /// <see cref="ReplicationPumpOptions.RememberSubscribers"/> remembers it on the primary before returning: a later pump of
+    /// the slot (after this one's process died) then holds the slot for it until it subscribes again. A remembered
+    /// subscriber of an earlier pump with this name stops being awaited. Call it once the slot is ready
+    /// (<see cref="WaitForSlotAsync"/>).
+    /// </summary>
+    /// <exception cref="NpgsqlException">The primary could not record it; nothing was subscribed.</exception>
+    public async Task<ReplicationSubscription> SubscribeAsync(Func<ChangeBatch, CancellationToken, Task> onChanges, string name, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        ReplicationSubscription subscription = Subscribe(onChanges, name);
+        if (_registry is not null)
+        {
+            try
+            {
+                await _registry.AddAsync(Slot, name, cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                await subscription.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+        }
+
+        // The new subscriber's cursor starts where the awaited one stood (the backlog's head, held by it): release it.
+        StopAwaiting(name, rejoined: true);
+        return subscription;
+    }
+
+    /// <summary>
+    /// Forgets a subscriber remembered by <see cref="SubscribeAsync"/> (it unsubscribed, or was dropped): a later pump will
+    /// not wait for it. Dispose its subscription too.
+    /// </summary>
+    public Task ForgetSubscriberAsync(string name, CancellationToken cancellationToken = default) =>
+        _registry?.RemoveAsync(Slot, name, cancellationToken) ?? Task.CompletedTask;
 
     /// <summary>Whether the slot exists and this pump has held it once (see <see cref="WaitForSlotAsync"/>).</summary>
     public bool IsSlotReady => _slotReady.Task.IsCompleted;
@@ -367,6 +429,11 @@ public sealed partial class ReplicationPump : IAsyncDisposable
             await _loop.ConfigureAwait(false);
         }
 
+        if (_rejoinExpiry is not null)
+        {
+            await _rejoinExpiry.ConfigureAwait(false);
+        }
+
         ReplicationSubscription[] subscriptions;
         lock (_subscriptions)
         {
@@ -468,6 +535,22 @@ public sealed partial class ReplicationPump : IAsyncDisposable
         (NpgsqlConnection primary, string replicationConnectionString) = await OpenPrimaryAsync(token).ConfigureAwait(false);
         await using NpgsqlConnection admin = primary;
         SlotSetup.Result setup = await SlotSetup.PrepareAsync(admin, Options, token).ConfigureAwait(false);
+        if (_registry is not null)
+        {
+            _registry.ConnectionString = replicationConnectionString;
+            if (!_registryLoaded)
+            {
+                // Before the slot counts as ready: no subscriber can have confirmed anything yet.
+                IReadOnlyList<string> remembered = await _registry.LoadAsync(admin, Slot, setup.CreatedSlotAt is not null, token).ConfigureAwait(false);
+                _registryLoaded = true;
+                HoldForRejoin(remembered);
+                if (_registry.Unavailable is { } why)
+                {
+                    Log.SubscribersNotRemembered(_logger, Slot, why);
+                }
+            }
+        }
+
         MarkSlotReady();
         if (setup.CreatedPublication)
         {
@@ -816,6 +899,93 @@ public sealed partial class ReplicationPump : IAsyncDisposable
 
             current = seen;
         }
+    }
+
+    private void HoldForRejoin(IReadOnlyList<string> remembered)
+    {
+        lock (_subscriptions)
+        {
+            foreach (string name in remembered)
+            {
+                if (!_awaited.ContainsKey(name) && !_subscriptions.Any(s => s.Name == name))
+                {
+                    _awaited[name] = Backlog.AddCursor();
+                }
+            }
+
+            if (_awaited.Count == 0)
+            {
+                return;
+            }
+
+            Log.AwaitingSubscribers(_logger, Slot, _awaited.Count, (long)Options.RejoinTimeout.TotalMilliseconds);
+            _rejoinExpiry = ExpireAwaitedAsync(_stop.Token);
+        }
+    }
+
+    /// <summary>After the rejoin timeout, the subscribers still not back stop holding the slot and are forgotten.</summary>
+    private async Task ExpireAwaitedAsync(CancellationToken stop)
+    {
+        try
+        {
+            await Task.Delay(Options.RejoinTimeout, Time, stop).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+
+        string[] late;
+        lock (_subscriptions)
+        {
+            late = [.. _awaited.Keys];
+        }
+
+        foreach (string name in late)
+        {
+            if (StopAwaiting(name, rejoined: false))
+            {
+                try
+                {
+                    await ForgetSubscriberAsync(name, stop).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (stop.IsCancellationRequested)
+                {
+                    return;
+                }
+#pragma warning disable CA1031 // The row is only a hint: left behind, the next pump waits for it once more, then forgets it.
+                catch (Exception e)
+#pragma warning restore CA1031
+                {
+                    Log.ForgetFailed(_logger, Slot, name, Describe(e));
+                }
+            }
+        }
+    }
+
+    /// <summary>Removes the cursor an awaited subscriber held; returns whether it was awaited.</summary>
+    private bool StopAwaiting(string name, bool rejoined)
+    {
+        ChangeBacklog.Cursor? cursor;
+        lock (_subscriptions)
+        {
+            if (!_awaited.Remove(name, out cursor))
+            {
+                return false;
+            }
+        }
+
+        Backlog.RemoveCursor(cursor);
+        if (rejoined)
+        {
+            Log.SubscriberRejoined(_logger, Slot, name);
+        }
+        else
+        {
+            Log.SubscriberDidNotRejoin(_logger, Slot, name, (long)Options.RejoinTimeout.TotalMilliseconds);
+        }
+
+        return true;
     }
 
     private void MarkSlotReady()

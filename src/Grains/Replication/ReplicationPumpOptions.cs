@@ -59,6 +59,20 @@ public sealed class ReplicationPumpOptions
     /// </summary>
     public bool AcknowledgeWithoutSubscribers { get; set; }
 
+    /// <summary>
+    /// Remember the subscribers added with <see cref="ReplicationPump.SubscribeAsync"/> in a table on the primary
+    /// (<c>orleanslsn_replication_subscribers</c>, created if missing and allowed), so that a later pump of the slot holds
+    /// it for each of them until it subscribed again or <see cref="RejoinTimeout"/> passed. Default
+    /// <see langword="false"/>; the replication grain turns it on.
+    /// </summary>
+    public bool RememberSubscribers { get; set; }
+
+    /// <summary>
+    /// How long a pump holds the slot for a remembered subscriber that has not subscribed again (see
+    /// <see cref="RememberSubscribers"/>); then it is forgotten, as a subscriber that cannot be reached is dropped. Default 30 s.
+    /// </summary>
+    public TimeSpan RejoinTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Pause reading once the unconfirmed backlog holds this many (estimated) bytes. Default 8 MiB.</summary>
     public long HighWaterBytes { get; set; } = 8L * 1024 * 1024;
 

@@ -53,6 +53,7 @@ public sealed class ReplicationPumpOptionsValidator : IValidateOptions<Replicati
         RequirePositive(failures, nameof(options.MaxStatusInterval), options.MaxStatusInterval);
         RequirePositive(failures, nameof(options.MonitorInterval), options.MonitorInterval);
         RequirePositive(failures, nameof(options.QueryTimeout), options.QueryTimeout);
+        RequirePositive(failures, nameof(options.RejoinTimeout), options.RejoinTimeout);
         if (options.ReconnectInitialDelay <= TimeSpan.Zero || options.ReconnectMaxDelay < options.ReconnectInitialDelay)
         {
             failures.Add($"{nameof(options.ReconnectInitialDelay)} must be positive and at most {nameof(options.ReconnectMaxDelay)}.");

@@ -166,4 +166,11 @@ public sealed record ReplicationStatus
     /// </summary>
     [Id(17)]
     public string? Silo { get; init; }
+
+    /// <summary>
+    /// Subscribers of the slot's previous activation that have not subscribed again yet; the slot is held for each of
+    /// them until it is back or <c>OrleansLsn:Replication:SubscriberTimeout</c> passed.
+    /// </summary>
+    [Id(18)]
+    public int AwaitedSubscribers { get; init; }
 }

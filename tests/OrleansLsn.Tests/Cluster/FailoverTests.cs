@@ -24,10 +24,10 @@ public sealed class FailoverCluster : IAsyncDisposable
 
     public InProcessTestCluster Cluster { get; }
 
-    public static async Task<FailoverCluster> StartAsync(PostgresFixture postgres)
+    public static async Task<FailoverCluster> StartAsync(PostgresFixture postgres, Action<IDictionary<string, string?>>? configure = null)
     {
         await ReplicationTables.PrepareAsync(postgres.PrimaryConnectionString, TestSlots.FailoverSlots);
-        return new FailoverCluster(await LsnTestCluster.StartAsync(postgres, Regions, [TestSlots.FailoverAlwaysOn]), postgres.PrimaryConnectionString);
+        return new FailoverCluster(await LsnTestCluster.StartAsync(postgres, Regions, [TestSlots.FailoverAlwaysOn], configure), postgres.PrimaryConnectionString);
     }
 
     public string? RegionOf(string address) => LsnTestCluster.RegionOfAddress(Cluster, address, Regions);
@@ -149,6 +149,49 @@ public sealed class FailoverTests(PostgresFixture postgres)
     }
 
     [Fact]
+    public async Task KillingTheSiloHostingAReplicationGrain_WithTwoSubscribers_TheOneBackLaterMissesNothing()
+    {
+        const int Rows = 90;
+        string slot = TestSlots.Failover;
+        string table = TestSlots.Table(slot);
+        // The new activation holds the slot for a subscriber of the old one for SubscriberTimeout: long enough here for
+        // the first one back to get every row before the late one returns.
+        await using FailoverCluster fixture = await FailoverCluster.StartAsync(postgres, s => s["OrleansLsn:Replication:SubscriberTimeout"] = "00:00:30");
+        IClusterClient client = fixture.Cluster.Client;
+        var first = new RecordingChangeObserver();
+        var late = new RecordingChangeObserver();
+        IChangeObserver firstRef = client.CreateObjectReference<IChangeObserver>(first);
+        IChangeObserver lateRef = client.CreateObjectReference<IChangeObserver>(late);
+        IReplicationGrain grain = client.GetGrain<IReplicationGrain>(slot);
+        await grain.Subscribe(firstRef);
+        await grain.Subscribe(lateRef);
+        string hosting = (await grain.GetStatus()).Silo!;
+        await using var primary = new NpgsqlConnection(postgres.PrimaryConnectionString);
+        await primary.OpenAsync(Ct);
+        await InsertRowsAsync(primary, table, 1, 30);
+        await Wait.UntilAsync(() => Ids(first).Count == 30 && Ids(late).Count == 30, TimeSpan.FromSeconds(30), () => "rows 1-30 at both subscribers");
+
+        await fixture.CrashAsync(hosting);
+        // One transaction each from here: the slot is held for the late subscriber, and the test cluster's pump pauses
+        // (backpressure) at 16 unconfirmed batches, as it would for a slow subscriber.
+        await InsertRangeAsync(primary, table, 31, 60);
+
+        // The first subscriber renews at once (on the new activation); the other is late.
+        await RetryAsync(async () => { await grain.Subscribe(firstRef); return true; }, TimeSpan.FromSeconds(60));
+        await InsertRangeAsync(primary, table, 61, Rows);
+        await Wait.UntilAsync(() => Ids(first).Count == Rows, TimeSpan.FromSeconds(60), () => $"all {Rows} rows at the first subscriber, have {Ids(first).Count}");
+        ReplicationStatus held = await grain.GetStatus();
+        Assert.NotEqual(hosting, held.Silo);
+        Assert.True(held.AwaitedSubscribers == 1, $"awaited {held.AwaitedSubscribers}; remembered: {await RememberedAsync(slot)}; status {held}");
+
+        await grain.Subscribe(lateRef);
+        await Wait.UntilAsync(() => Ids(late).Count == Rows, TimeSpan.FromSeconds(60), () => $"all {Rows} rows at the subscriber back later, have {Ids(late).Count}");
+        Assert.Equal(0, (await grain.GetStatus()).AwaitedSubscribers);
+        await grain.Unsubscribe(firstRef);
+        await grain.Unsubscribe(lateRef);
+    }
+
+    [Fact]
     public async Task AlwaysOnSlot_ComesBackByItself_OnASurvivingSilo()
     {
         string slot = TestSlots.FailoverAlwaysOn;
@@ -162,6 +205,36 @@ public sealed class FailoverTests(PostgresFixture postgres)
         await Wait.UntilAsync(async () => await ActivePidAsync(slot) is null, TimeSpan.FromSeconds(30), () => "the dead silo's walsender gone");
         await Wait.UntilAsync(async () => await ActivePidAsync(slot) is not null, TimeSpan.FromSeconds(60), () => "the always-on slot streaming again");
         Assert.NotEqual(hosting, (await grain.GetStatus()).Silo);
+    }
+
+    private async Task<string> RememberedAsync(string slot)
+    {
+        await using var conn = new NpgsqlConnection(postgres.PrimaryConnectionString);
+        await conn.OpenAsync(Ct);
+        await using var cmd = new NpgsqlCommand("select string_agg(subscriber, ', ') from orleanslsn_replication_subscribers where slot_name = $1", conn);
+        cmd.Parameters.AddWithValue(slot);
+        return await cmd.ExecuteScalarAsync(Ct) as string ?? "none";
+    }
+
+    private static HashSet<string> Ids(RecordingChangeObserver observer) =>
+        [.. observer.Recorder.ConfirmedRows.Where(r => r.Kind == ChangeKind.Insert).Select(r => r["id"]!)];
+
+    private static async Task InsertRangeAsync(NpgsqlConnection primary, string table, int from, int to)
+    {
+        await using var cmd = new NpgsqlCommand($"insert into {table} select g, 'x' from generate_series($1::bigint, $2::bigint) g", primary);
+        cmd.Parameters.AddWithValue((long)from);
+        cmd.Parameters.AddWithValue((long)to);
+        await cmd.ExecuteNonQueryAsync(Ct);
+    }
+
+    private static async Task InsertRowsAsync(NpgsqlConnection primary, string table, int from, int to)
+    {
+        for (int i = from; i <= to; i++)
+        {
+            await using var cmd = new NpgsqlCommand($"insert into {table} values ($1, 'x')", primary);
+            cmd.Parameters.AddWithValue((long)i);
+            await cmd.ExecuteNonQueryAsync(Ct);
+        }
     }
 
     private async Task<int?> ActivePidAsync(string slot)

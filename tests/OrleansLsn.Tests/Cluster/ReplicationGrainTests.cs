@@ -266,12 +266,15 @@ public sealed class ReplicationGrainTests(ClusterFixture fixture) : ClusterTestB
             IChangeObserver reference = refs.Create<IChangeObserver>(observer);
             await grain.Subscribe(reference);
             await ExecAsync(primary, $"insert into {table} values ($1, 'round')", (long)round);
+            // Remembered on the primary, so that a later activation would hold the slot for it.
+            Assert.Equal(1L, await ScalarAsync<long>(primary, "select count(*) from orleanslsn_replication_subscribers where slot_name = $1 and subscriber = $2", slot, reference.GetGrainId().ToString()));
             Lsn committed = Lsn.Parse(await ScalarAsync<string>(primary, "select pg_current_wal_lsn()::text"));
             string id = round.ToString(System.Globalization.CultureInfo.InvariantCulture);
             await Wait.UntilAsync(() => observer.Recorder.ConfirmedRows.Any(r => r["id"] == id), Deadline,
                 () => $"round {round}: the row committed right after Subscribe returned (WAL at {committed} after it)");
 
             await grain.Unsubscribe(reference);
+            Assert.Equal(0L, await ScalarAsync<long>(primary, "select count(*) from orleanslsn_replication_subscribers where slot_name = $1", slot));
             await ForceCollectionAsync();
             await Wait.UntilAsync(async () => await ActivePidAsync(slot) is null, Deadline, () => $"round {round}: slot released after deactivation");
             await DropSlotAsync(primary, slot);

@@ -164,7 +164,10 @@ public sealed class ReplicationScenario : IAsyncDisposable
         await using var conn = new NpgsqlConnection(ConnectionString);
         await conn.OpenAsync(CancellationToken.None);
         await DropSlotAsync(conn);
-        await using var rest = new NpgsqlCommand($"drop publication if exists {Publication}; drop table if exists {Table}", conn);
+        await using var rest = new NpgsqlCommand(
+            $"drop publication if exists {Publication}; drop table if exists {Table}; "
+            + $"do $$ begin if to_regclass('orleanslsn_replication_subscribers') is not null then delete from orleanslsn_replication_subscribers where slot_name = '{Slot}'; end if; end $$",
+            conn);
         await rest.ExecuteNonQueryAsync(CancellationToken.None);
     }
 

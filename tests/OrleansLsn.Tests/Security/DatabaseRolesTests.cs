@@ -135,6 +135,9 @@ public sealed class DatabaseRolesTests(PostgresFixture fixture) : MembershipTest
         await table.UpdateIAmAliveAsync(entry, Ct);
         Assert.Equal(SiloStatus.Active, Assert.Single((await table.ReadAllAsync(Ct)).Members).Item1.Status);
 
+        // The replication grains' subscribers: remembered and forgotten by the silo role, out of the client role's reach.
+        await ExecuteAsync(SiloRole, "INSERT INTO orleanslsn_replication_subscribers (slot_name, subscriber) VALUES ('roles_slot', 'observer'); DELETE FROM orleanslsn_replication_subscribers WHERE slot_name = 'roles_slot'");
+        await AssertRefusedAsync(ClientRole, "SELECT count(*) FROM orleanslsn_replication_subscribers");
         await AssertRefusedAsync(SiloRole, "CREATE TABLE silo_was_here (id int)");
         await AssertRefusedAsync(SiloRole, "UPDATE OrleansQuery SET QueryText = 'SELECT 1'");
         await AssertRefusedAsync(SiloRole, "SELECT count(*) FROM app_orders");
