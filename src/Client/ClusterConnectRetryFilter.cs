@@ -18,7 +18,8 @@ internal sealed partial class ClusterConnectRetryFilter(
     IOptions<OrleansLsnClientOptions> options,
     TimeProvider time,
     ILogger<ClusterConnectRetryFilter> logger,
-    RefusedCertificates? refused = null) : IClientConnectionRetryFilter
+    RefusedCertificates? refused = null,
+    ClusterCertificates? certificates = null) : IClientConnectionRetryFilter
 {
     private static readonly TimeSpan FirstDelay = TimeSpan.FromMilliseconds(250);
     private static readonly TimeSpan MaxDelay = TimeSpan.FromSeconds(5);
@@ -134,14 +135,7 @@ internal sealed partial class ClusterConnectRetryFilter(
         certain = false;
         return o.Tls.Mode == ClusterTlsMode.Disabled
             ? $"the gateway ended the connection while it was being set up: this client has TLS off ({OrleansLsnClientOptions.SectionName}:Tls:Mode=Disabled); do the silos require it? ({Innermost(exception).Message})"
-            : $"the gateway refused this client's certificate ('{o.Tls.CertificatePath}', {DescribeOwnCertificate(o)}): it ended every connection while setting it up, as a silo does with a certificate that is not signed by its own CA ({ca} on the silos) or not within its validity ({Innermost(exception).Message})";
-    }
-
-    private static string DescribeOwnCertificate(OrleansLsnClientOptions o)
-    {
-        var failures = new List<string>();
-        using ClusterCertificates? mine = ClusterCertificates.TryLoad(o.Tls, OrleansLsnClientOptions.SectionName + ":Tls:", failures);
-        return mine is null ? "not readable" : RefusedCertificates.Describe(mine.Certificate);
+            : $"the gateway refused this client's certificate ('{o.Tls.CertificatePath}', {(certificates is null ? "not loaded" : RefusedCertificates.Describe(certificates.Certificate))}): it ended every connection while setting it up, as a silo does with a certificate that is not signed by its own CA ({ca} on the silos) or not within its validity ({Innermost(exception).Message})";
     }
 
     /// <summary>What the membership database holds for this cluster id: the evidence an operator needs first.</summary>

@@ -141,7 +141,7 @@ public static partial class DatabaseRoles
         sql.AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"GRANT EXECUTE ON FUNCTION {schema}.{GatewayFunction} TO {silo}, {client};");
         sql.AppendLine();
         sql.AppendLine("-- Silo: the replication grains' subscribers, remembered so that a new activation holds each slot for them.");
-        sql.AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"{SubscriberRegistry.CreateTableSql.Replace("EXISTS " + SubscriberRegistry.TableName, "EXISTS " + schema + "." + SubscriberRegistry.TableName, StringComparison.Ordinal)};");
+        sql.AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"{SubscriberRegistry.CreateTableSqlFor(schema + "." + SubscriberRegistry.TableName)};");
         sql.AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"GRANT SELECT, INSERT, DELETE ON TABLE {schema}.{SubscriberRegistry.TableName} TO {silo};");
         sql.AppendLine();
         sql.AppendLine("-- Tracker: connects to the replica's database; pg_is_in_recovery() and pg_last_wal_replay_lsn() need no grant.");

@@ -19,9 +19,12 @@ internal sealed class SubscriberRegistry
     /// <summary>The table, in the connection's current schema.</summary>
     internal const string TableName = "orleanslsn_replication_subscribers";
 
-    /// <summary>The table's definition (also run by <c>database-roles</c>).</summary>
-    internal const string CreateTableSql =
-        "CREATE TABLE IF NOT EXISTS " + TableName + " (slot_name text NOT NULL, subscriber text NOT NULL, "
+    /// <summary>The table's definition, in the connection's current schema.</summary>
+    internal static readonly string CreateTableSql = CreateTableSqlFor(TableName);
+
+    /// <summary>The table's definition under <paramref name="qualifiedName"/> (what <c>database-roles</c> runs, with its schema).</summary>
+    internal static string CreateTableSqlFor(string qualifiedName) =>
+        "CREATE TABLE IF NOT EXISTS " + qualifiedName + " (slot_name text NOT NULL, subscriber text NOT NULL, "
         + "subscribed_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (slot_name, subscriber))";
 
     private volatile string? _unavailable;
@@ -67,13 +70,14 @@ internal sealed class SubscriberRegistry
                     await using var create = new NpgsqlCommand(CreateTableSql, admin);
                     await create.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
                 }
-                catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.InsufficientPrivilege or PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.DuplicateTable)
+                catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege)
                 {
-                    if (e.SqlState == PostgresErrorCodes.InsufficientPrivilege)
-                    {
-                        _unavailable = $"table {TableName} is missing and role may not create it ({e.SqlState}: {e.MessageText}); run 'database-roles --apply', which creates it";
-                        return [];
-                    }
+                    _unavailable = $"table {TableName} is missing and role may not create it ({e.SqlState}: {e.MessageText}); run 'database-roles --apply', which creates it";
+                    return [];
+                }
+                catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.DuplicateTable)
+                {
+                    // Created by another pump at the same moment: there it is.
                 }
             }
         }

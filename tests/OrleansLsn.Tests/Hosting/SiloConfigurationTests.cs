@@ -67,6 +67,33 @@ public sealed class SiloConfigurationTests
         Assert.Equal($"OrleansLsn:ReplicaConnectionStringFile: file '{missing}' does not exist.", Assert.Single(failures));
     }
 
+    [Theory]
+    [InlineData("-1")]
+    [InlineData("60001")]
+    public async Task DemoAndCluster_AReplayDelayOutOfRange_ExitWith2NamingTheOption_BeforeStartingAnything(string value)
+    {
+        Assert.Null(OrleansLsn.Silo.ClusterCommand.CheckReplayDelay(0));
+        Assert.Null(OrleansLsn.Silo.ClusterCommand.CheckReplayDelay(50));
+        foreach (System.CommandLine.Command command in new[] { OrleansLsn.Silo.DemoCommand.Create(), OrleansLsn.Silo.ClusterCommand.Create() })
+        {
+            TextWriter error = Console.Error;
+            using var captured = new StringWriter();
+            Console.SetError(captured);
+            int exitCode;
+            try
+            {
+                exitCode = await command.Parse(["--replay-delay", value]).InvokeAsync(cancellationToken: TestContext.Current.CancellationToken);
+            }
+            finally
+            {
+                Console.SetError(error);
+            }
+
+            Assert.Equal(2, exitCode);
+            Assert.Contains($"--replay-delay must be between 0 and 60000 milliseconds; it is {value}.", captured.ToString(), StringComparison.Ordinal);
+        }
+    }
+
     [Fact]
     public void EveryProblem_IsReportedTogether_WithItsKey_AndNoSecret()
     {
