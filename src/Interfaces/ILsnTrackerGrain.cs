@@ -56,6 +56,29 @@ public interface ILsnTrackerGrain : IGrainWithStringKey
     /// <summary>Stops the pushes started by <see cref="Subscribe"/>.</summary>
     Task Unsubscribe(ILsnObserver observer);
 
+    /// <summary>
+    /// Registers or renews a replay view (what OrleansLsn.Client uses to decide waits in the client process) and returns
+    /// the tracker's state now. A view is pushed <see cref="IReplayViewObserver.OnReplayView"/> on every advance while it
+    /// has demand, and otherwise at most once per <c>OrleansLsn:Observers:ViewRefreshInterval</c> (1 s) when the state
+    /// changed, so idle views cost the tracker little however many clients there are.
+    /// <para>
+    /// Demand: with <paramref name="until"/> set, every advance is pushed until the replica has replayed it or
+    /// <paramref name="lease"/> has passed, and the replica is polled at the active rate meanwhile. A call replaces the
+    /// view's previous demand. Registrations expire unless renewed within the subscription expiry (5 min); a view whose
+    /// push fails or times out is dropped (its next call registers it again).
+    /// </para>
+    /// </summary>
+    /// <param name="view">The view's observer reference.</param>
+    /// <param name="until">The highest LSN the view waits for, or <see langword="null"/> for no demand.</param>
+    /// <param name="lease">How long the demand lasts (default 3 s, at most the maximum wait timeout, 60 s).</param>
+    /// <exception cref="ArgumentOutOfRangeException">The lease is not positive or exceeds the maximum.</exception>
+    /// <exception cref="LimitExceededException">The tracker already has its cap of subscribers and views
+    /// (<c>OrleansLsn:Observers:MaxSubscribers</c>). Renewing an existing view always works.</exception>
+    Task<ReplayViewState> WatchReplay(IReplayViewObserver view, Lsn? until = null, TimeSpan? lease = null);
+
+    /// <summary>Ends a replay view registered with <see cref="WatchReplay"/>.</summary>
+    Task UnwatchReplay(IReplayViewObserver view);
+
     /// <summary>The tracker's region, hosting silo, replay position, health, waiters and subscribers.</summary>
     Task<LsnTrackerStatus> GetStatus();
 }

@@ -41,4 +41,12 @@ public sealed record LsnTrackerStatus
     /// <summary>Observers subscribed to every advance.</summary>
     [Id(8)]
     public required int Subscribers { get; init; }
+
+    /// <summary>Client replay views registered (<see cref="ILsnTrackerGrain.WatchReplay"/>).</summary>
+    [Id(9)]
+    public int Views { get; init; }
+
+    /// <summary>Replay views with demand now: pushed every advance, and the replica polled at the active rate.</summary>
+    [Id(10)]
+    public int ViewsWithDemand { get; init; }
 }

@@ -43,6 +43,7 @@ public sealed class OrleansLsnOptionsValidator : IValidateOptions<OrleansLsnOpti
         RequireBetween(failures, "Observers:NotificationLifetime", observers.NotificationLifetime, TimeSpan.FromMilliseconds(1), options.Tracker.MaxWaitTimeout);
 
         RequireBetween(failures, "Observers:MaxSubscribers", observers.MaxSubscribers, 1, 1_000_000);
+        RequireBetween(failures, "Observers:ViewRefreshInterval", observers.ViewRefreshInterval, TimeSpan.FromMilliseconds(10), TimeSpan.FromMinutes(1));
         ValidateReplication(failures, options);
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }

@@ -29,4 +29,13 @@ public sealed class TrackerObserverOptions
     /// <c>OrleansLsn:Observers:MaxSubscribers</c>.
     /// </summary>
     public int MaxSubscribers { get; set; } = 10_000;
+
+    /// <summary>
+    /// A client replay view without demand (<see cref="ILsnTrackerGrain.WatchReplay"/>) is pushed the tracker's state at
+    /// most this often, and only when it changed: a region served by many application servers then costs its tracker at
+    /// most one push per view per interval, while views with pending waits get every advance. An older position in an
+    /// idle view only makes a wait ask for demand, never reads stale. Default 1 s. Key
+    /// <c>OrleansLsn:Observers:ViewRefreshInterval</c>.
+    /// </summary>
+    public TimeSpan ViewRefreshInterval { get; set; } = TimeSpan.FromSeconds(1);
 }

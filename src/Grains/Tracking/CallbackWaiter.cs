@@ -1,3 +1,5 @@
+using OrleansLsn.Waiting;
+
 namespace OrleansLsn.Tracking;
 
 /// <summary>
@@ -9,7 +11,14 @@ internal sealed class CallbackWaiter : Waiter, IDisposable, IThreadPoolWorkItem
     private LsnWaitResult? _result;
 
     internal CallbackWaiter(LsnTracker owner, Lsn target, long startTimestamp, Action<LsnWaitResult> callback)
-        : base(owner, target, startTimestamp) => _callback = callback;
+        : base(target, startTimestamp)
+    {
+        Owner = owner;
+        _callback = callback;
+    }
+
+    /// <summary>The tracker that indexes this waiter.</summary>
+    internal LsnTracker Owner { get; }
 
     internal override void Complete(LsnWaitResult result)
     {

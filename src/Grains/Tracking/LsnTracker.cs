@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using OrleansLsn.Waiting;
 
 namespace OrleansLsn.Tracking;
 
@@ -22,7 +23,7 @@ namespace OrleansLsn.Tracking;
 /// reconnects with exponential backoff, and recovers by itself.
 /// </para>
 /// </summary>
-public sealed partial class LsnTracker : IAsyncDisposable
+public sealed partial class LsnTracker : IAsyncDisposable, IWaiterOwner
 {
     /// <summary>The configuration key of <see cref="LsnTrackerOptions.MaxPendingWaiters"/> on a silo, named by the cap's error.</summary>
     internal const string MaxPendingWaitersKey = "OrleansLsn:Tracker:MaxPendingWaiters";
@@ -48,6 +49,7 @@ public sealed partial class LsnTracker : IAsyncDisposable
     private LsnReplaySubscription[] _subscribers = [];
     private TaskCompletionSource? _refresh;
     private bool _disposed;
+    private long _version;
 
     // Replaced (never mutated) under _lock; read without it.
     private volatile ReplaySnapshot _snapshot = ReplaySnapshot.Unknown;
@@ -95,6 +97,19 @@ public sealed partial class LsnTracker : IAsyncDisposable
 
     /// <summary>Whether the watched server is a primary, so that every LSN counts as replicated.</summary>
     public bool IsPrimary => _snapshot.IsPrimary;
+
+    /// <summary>
+    /// What the tracker knows, read at once (one immutable snapshot): the replay position, whether the server is a primary,
+    /// and a version that grows with every change, including a move back after the replica was replaced.
+    /// </summary>
+    public (Lsn? Replay, bool IsPrimary, long Version) Current
+    {
+        get
+        {
+            ReplaySnapshot snapshot = _snapshot;
+            return (snapshot.Replay, snapshot.IsPrimary, snapshot.Version);
+        }
+    }
 
     /// <summary>Healthy, or degraded with the last error.</summary>
     public TrackerHealth Health => _health;
@@ -229,8 +244,7 @@ public sealed partial class LsnTracker : IAsyncDisposable
 
         if (cancellationToken.CanBeCanceled)
         {
-            CancellationTokenRegistration registration = cancellationToken.UnsafeRegister(
-                static (state, token) => ((AsyncWaiter)state!).Owner.Cancel((AsyncWaiter)state!, token), waiter);
+            CancellationTokenRegistration registration = waiter.RegisterCancellation(cancellationToken);
             lock (_lock)
             {
                 if (waiter.InIndex)
@@ -324,7 +338,7 @@ public sealed partial class LsnTracker : IAsyncDisposable
                 return;
             }
 
-            next = new ReplaySnapshot(false, replay);
+            next = new ReplaySnapshot(false, replay, ++_version);
             _snapshot = next;
             released = _index.ReleaseUpTo(replay);
             PublishLocked(replay);
@@ -404,7 +418,7 @@ public sealed partial class LsnTracker : IAsyncDisposable
 
     internal void OnCallbackFailed(Exception exception) => Log.CallbackFailed(_logger, Region, exception);
 
-    private void Cancel(AsyncWaiter waiter, CancellationToken cancellationToken)
+    void IWaiterOwner.Cancel(AsyncWaiter waiter, CancellationToken cancellationToken)
     {
         lock (_lock)
         {
@@ -629,7 +643,7 @@ public sealed partial class LsnTracker : IAsyncDisposable
             previous = _snapshot;
             if (position.IsPrimary)
             {
-                next = new ReplaySnapshot(true, position.Lsn);
+                next = previous.IsPrimary && previous.Replay == position.Lsn ? previous : new ReplaySnapshot(true, position.Lsn, ++_version);
                 released = _index.ReleaseAll();
             }
             else if (position.Lsn is Lsn replay)
@@ -643,7 +657,7 @@ public sealed partial class LsnTracker : IAsyncDisposable
                     return;
                 }
 
-                next = new ReplaySnapshot(false, replay);
+                next = new ReplaySnapshot(false, replay, ++_version);
                 released = _index.ReleaseUpTo(replay);
             }
             else
@@ -653,7 +667,7 @@ public sealed partial class LsnTracker : IAsyncDisposable
                     return;
                 }
 
-                next = ReplaySnapshot.Unknown;
+                next = previous.Replay is null && !previous.IsPrimary ? previous : new ReplaySnapshot(false, null, ++_version);
             }
 
             _snapshot = next;
@@ -776,18 +790,22 @@ public sealed partial class LsnTracker : IAsyncDisposable
     /// <summary>An immutable view of what the tracker knows about its replica.</summary>
     private sealed class ReplaySnapshot
     {
-        internal static readonly ReplaySnapshot Unknown = new(false, null);
+        internal static readonly ReplaySnapshot Unknown = new(false, null, 0);
 
-        internal ReplaySnapshot(bool isPrimary, Lsn? replay)
+        internal ReplaySnapshot(bool isPrimary, Lsn? replay, long version)
         {
             IsPrimary = isPrimary;
             Replay = replay;
+            Version = version;
             ReadyResult = new LsnWaitResult(LsnWaitOutcome.Ready, replay);
         }
 
         internal bool IsPrimary { get; }
 
         internal Lsn? Replay { get; }
+
+        /// <summary>Counts the changes of what the tracker knows (a new position, primary or not, unknown): higher is newer.</summary>
+        internal long Version { get; }
 
         /// <summary>Shared by every waiter this snapshot releases, so a release allocates no result per waiter.</summary>
         internal LsnWaitResult ReadyResult { get; }

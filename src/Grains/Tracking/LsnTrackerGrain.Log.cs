@@ -15,6 +15,11 @@ internal sealed partial class LsnTrackerGrain
         internal const int SubscriptionExpired = 1105;
         internal const int NotificationFailed = 1106;
         internal const int NotificationExpired = 1107;
+        internal const int ViewAdded = 1108;
+        internal const int ViewRemoved = 1109;
+        internal const int ViewDropped = 1110;
+        internal const int ViewExpired = 1111;
+        internal const int CallerAtCap = 1112;
     }
 
     private static partial class Log
@@ -42,5 +47,20 @@ internal sealed partial class LsnTrackerGrain
 
         [LoggerMessage(EventIds.NotificationExpired, LogLevel.Information, "Tracker {Region}: the notification request for {Lsn} from observer {Observer} expired before replay reached it")]
         internal static partial void NotificationExpired(ILogger logger, string region, Lsn lsn, GrainId observer);
+
+        [LoggerMessage(EventIds.ViewAdded, LogLevel.Debug, "Tracker {Region}: replay view {View} registered ({Count} views)")]
+        internal static partial void ViewAdded(ILogger logger, string region, GrainId view, int count);
+
+        [LoggerMessage(EventIds.ViewRemoved, LogLevel.Debug, "Tracker {Region}: replay view {View} removed ({Count} views)")]
+        internal static partial void ViewRemoved(ILogger logger, string region, GrainId view, int count);
+
+        [LoggerMessage(EventIds.ViewDropped, LogLevel.Warning, "Tracker {Region}: dropped replay view {View}, its push failed: {Error}")]
+        internal static partial void ViewDropped(ILogger logger, string region, GrainId view, string error);
+
+        [LoggerMessage(EventIds.ViewExpired, LogLevel.Information, "Tracker {Region}: replay view {View} expired (not renewed)")]
+        internal static partial void ViewExpired(ILogger logger, string region, GrainId view);
+
+        [LoggerMessage(EventIds.CallerAtCap, LogLevel.Warning, "Tracker {Region}: caller {Caller} reached its cap of {Limit} pending waits (OrleansLsn:Tracker:MaxPendingWaitersPerClient); its further waits are refused until some end")]
+        internal static partial void CallerAtCap(ILogger logger, string region, string caller, int limit);
     }
 }

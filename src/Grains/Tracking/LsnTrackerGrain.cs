@@ -20,9 +20,10 @@ namespace OrleansLsn.Tracking;
 /// </summary>
 [RegionPlacement]
 [Reentrant]
-internal sealed partial class LsnTrackerGrain : Grain, ILsnTrackerGrain
+internal sealed partial class LsnTrackerGrain : Grain, ILsnTrackerGrain, IIncomingGrainCallFilter
 {
     private const string MaxSubscribersKey = "OrleansLsn:Observers:MaxSubscribers";
+    private const string MaxPendingWaitersPerClientKey = "OrleansLsn:Tracker:MaxPendingWaitersPerClient";
 
     private readonly OrleansLsnOptions _options;
     private readonly SiloEngines _engines;
@@ -33,6 +34,10 @@ internal sealed partial class LsnTrackerGrain : Grain, ILsnTrackerGrain
     private readonly Dictionary<GrainId, PushState> _pushes = new();
     private readonly HashSet<NotificationRequest> _notifications = new();
     private readonly HashSet<Task> _inFlight = new();
+    private readonly Dictionary<GrainId, CallerWaits> _callers = new();
+
+    // The caller of the request being invoked: set by Invoke just before the method runs, read by it synchronously.
+    private GrainId _caller;
     private LsnTracker? _tracker;
     private LsnReplaySubscription? _replay;
     private TaskScheduler _scheduler = TaskScheduler.Default;
@@ -80,12 +85,14 @@ internal sealed partial class LsnTrackerGrain : Grain, ILsnTrackerGrain
         _housekeeping?.Dispose();
         _replay?.Dispose();
         _replay = null;
+        EndViews();
         foreach (NotificationRequest request in _notifications)
         {
             request.Registration?.Dispose();
         }
 
         _notifications.Clear();
+        _callers.Clear();
         if (_tracker is { } tracker)
         {
             _tracker = null;
@@ -95,6 +102,13 @@ internal sealed partial class LsnTrackerGrain : Grain, ILsnTrackerGrain
         // Pushes are bounded by the push timeout; wait for them so nothing outlives the activation.
         await Task.WhenAll(_inFlight).WaitAsync(_options.Observers.PushTimeout, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing | ConfigureAwaitOptions.ContinueOnCapturedContext);
         Log.Deactivated(_logger, _region, reason.Description);
+    }
+
+    /// <summary>Notes who calls (a client or a grain), for the per-caller cap of pending waits.</summary>
+    public Task Invoke(IIncomingGrainCallContext context)
+    {
+        _caller = context.SourceId ?? default;
+        return context.Invoke();
     }
 
     public Task<Lsn?> GetLastReplay() => Task.FromResult(Tracker.LastReplay);
@@ -114,8 +128,37 @@ internal sealed partial class LsnTrackerGrain : Grain, ILsnTrackerGrain
             return Task.FromException<LsnWaitResult>(InvalidLsn());
         }
 
+        GrainId caller = _caller;
+        if (CallerRefusal(caller) is { } atCap)
+        {
+            return Task.FromException<LsnWaitResult>(atCap);
+        }
+
         ValueTask<LsnWaitResult> wait = Tracker.WaitOrRefuse(lsn, timeout, cancellationToken, out Exception? refusal);
-        return refusal is not null ? Task.FromException<LsnWaitResult>(refusal) : CompleteWaitAsync(wait, lsn);
+        if (refusal is not null)
+        {
+            return Task.FromException<LsnWaitResult>(refusal);
+        }
+
+        if (wait.IsCompleted)
+        {
+            return CompleteWaitAsync(wait, lsn);
+        }
+
+        CountCaller(caller, 1);
+        return CompleteCountedWaitAsync(wait, lsn, caller);
+    }
+
+    private async Task<LsnWaitResult> CompleteCountedWaitAsync(ValueTask<LsnWaitResult> wait, Lsn lsn, GrainId caller)
+    {
+        try
+        {
+            return await CompleteWaitAsync(wait, lsn).ConfigureAwait(true);
+        }
+        finally
+        {
+            CountCaller(caller, -1);
+        }
     }
 
     private async Task<LsnWaitResult> CompleteWaitAsync(ValueTask<LsnWaitResult> wait, Lsn lsn)
@@ -130,11 +173,55 @@ internal sealed partial class LsnTrackerGrain : Grain, ILsnTrackerGrain
         return result;
     }
 
+    /// <summary>The refusal for a caller already at its cap of pending waits (created, never thrown: see RequestAndAwait), else null.</summary>
+    private LimitExceededException? CallerRefusal(GrainId caller)
+    {
+        int cap = _options.Tracker.MaxPendingWaitersPerClient;
+        if (!_callers.TryGetValue(caller, out CallerWaits? waits) || waits.Pending < cap)
+        {
+            return null;
+        }
+
+        TrackerMetrics.WaitsRejected.Add(1, new KeyValuePair<string, object?>("orleanslsn.region", _region));
+        if (!waits.Warned)
+        {
+            waits.Warned = true;
+            Log.CallerAtCap(_logger, _region, caller.IsDefault ? "(unknown)" : caller.ToString(), cap);
+        }
+
+        return new LimitExceededException(MaxPendingWaitersPerClientKey, cap, $"The tracker of region '{_region}'", "pending waits of one caller");
+    }
+
+    private void CountCaller(GrainId caller, int delta)
+    {
+        if (!_callers.TryGetValue(caller, out CallerWaits? waits))
+        {
+            waits = new CallerWaits();
+            _callers[caller] = waits;
+        }
+
+        waits.Pending += delta;
+        if (waits.Pending <= 0)
+        {
+            _callers.Remove(caller);
+        }
+        else if (waits.Pending < _options.Tracker.MaxPendingWaitersPerClient / 2)
+        {
+            waits.Warned = false;
+        }
+    }
+
     public Task RequestNotification(Lsn lsn, ILsnObserver observer)
     {
         ThrowIfInvalid(lsn);
         ArgumentNullException.ThrowIfNull(observer);
-        var request = new NotificationRequest(lsn, observer);
+        GrainId caller = _caller;
+        if (CallerRefusal(caller) is { } atCap)
+        {
+            throw atCap;
+        }
+
+        var request = new NotificationRequest(lsn, observer, caller);
         // Registered in the engine first: a request refused there (the waiter cap) leaves nothing behind here. The
         // callback runs on the grain's scheduler, so it cannot see the request before it is added below.
         request.Registration = Tracker.RequestNotification(
@@ -142,6 +229,7 @@ internal sealed partial class LsnTrackerGrain : Grain, ILsnTrackerGrain
             result => _ = Task.Factory.StartNew(() => OnNotificationDue(request, result), CancellationToken.None, TaskCreationOptions.None, _scheduler),
             _options.Observers.NotificationLifetime);
         _notifications.Add(request);
+        CountCaller(caller, 1);
         UpdateKeepAlive();
         return Task.CompletedTask;
     }
@@ -164,8 +252,7 @@ internal sealed partial class LsnTrackerGrain : Grain, ILsnTrackerGrain
 
         if (_replay is null)
         {
-            _replay = Tracker.SubscribeReplay();
-            Track(ReadReplayAsync(_replay));
+            FollowReplay();
         }
         else if (isNew && Tracker.LastReplay is Lsn current)
         {
@@ -199,6 +286,8 @@ internal sealed partial class LsnTrackerGrain : Grain, ILsnTrackerGrain
             LastError = health.LastError,
             PendingWaiters = tracker.PendingWaiters,
             Subscribers = _pushes.Count,
+            Views = _views.Count,
+            ViewsWithDemand = ViewsWithDemand(),
         });
     }
 
@@ -253,6 +342,7 @@ internal sealed partial class LsnTrackerGrain : Grain, ILsnTrackerGrain
                     Offer(state, latest);
                 }
             });
+            OfferToViewsWithDemand();
             ReconcileSubscribers();
         }
     }
@@ -307,6 +397,7 @@ internal sealed partial class LsnTrackerGrain : Grain, ILsnTrackerGrain
             return;
         }
 
+        CountCaller(request.Caller, -1);
         UpdateKeepAlive();
         if (result.Outcome == LsnWaitOutcome.Ready)
         {
@@ -363,7 +454,7 @@ internal sealed partial class LsnTrackerGrain : Grain, ILsnTrackerGrain
             }
         }
 
-        if (_pushes.Count == 0 && _replay is not null)
+        if (_pushes.Count == 0 && _views.Count == 0 && _replay is not null)
         {
             _replay.Dispose();
             _replay = null;
@@ -374,7 +465,7 @@ internal sealed partial class LsnTrackerGrain : Grain, ILsnTrackerGrain
 
     private void UpdateKeepAlive()
     {
-        bool needed = _pushes.Count > 0 || _notifications.Count > 0;
+        bool needed = _pushes.Count > 0 || _notifications.Count > 0 || _views.Count > 0;
         if (needed != _keptAlive)
         {
             _keptAlive = needed;
@@ -404,12 +495,24 @@ internal sealed partial class LsnTrackerGrain : Grain, ILsnTrackerGrain
         internal bool InFlight { get; set; }
     }
 
-    private sealed class NotificationRequest(Lsn lsn, ILsnObserver observer)
+    private sealed class NotificationRequest(Lsn lsn, ILsnObserver observer, GrainId caller)
     {
         internal Lsn Lsn { get; } = lsn;
 
         internal ILsnObserver Observer { get; } = observer;
 
+        /// <summary>Who asked: the request counts toward that caller's cap until it fires or expires.</summary>
+        internal GrainId Caller { get; } = caller;
+
         internal IDisposable? Registration { get; set; }
+    }
+
+    /// <summary>Pending waits and notification requests of one caller, for <c>OrleansLsn:Tracker:MaxPendingWaitersPerClient</c>.</summary>
+    private sealed class CallerWaits
+    {
+        internal int Pending { get; set; }
+
+        /// <summary>The caller reached its cap and that was logged; cleared when it falls below half of it.</summary>
+        internal bool Warned { get; set; }
     }
 }

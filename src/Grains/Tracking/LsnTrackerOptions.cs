@@ -63,4 +63,13 @@ public sealed class LsnTrackerOptions
     /// it on small silos. Configuration key <c>OrleansLsn:Tracker:MaxPendingWaiters</c>.
     /// </summary>
     public int MaxPendingWaiters { get; set; } = DefaultMaxPendingWaiters;
+
+    /// <summary>
+    /// Most waits and notification requests one caller (a client, or a grain) may have pending at the tracker grain; one
+    /// more from that caller is refused with <see cref="LimitExceededException"/> while other callers are still served,
+    /// so no single client takes a region's capacity. Waits decided in a client's replay view never count here (they
+    /// are not grain calls). Default 10 000. Configuration key <c>OrleansLsn:Tracker:MaxPendingWaitersPerClient</c>;
+    /// the grain applies it (the engine has no notion of callers).
+    /// </summary>
+    public int MaxPendingWaitersPerClient { get; set; } = 10_000;
 }

@@ -49,6 +49,11 @@ public sealed class LsnTrackerOptionsValidator : IValidateOptions<LsnTrackerOpti
             failures.Add($"{nameof(options.ReconnectInitialDelay)} must be positive and at most {nameof(options.ReconnectMaxDelay)}.");
         }
 
+        if (options.MaxPendingWaitersPerClient < 1)
+        {
+            failures.Add($"{nameof(options.MaxPendingWaitersPerClient)} must be at least 1; it is {options.MaxPendingWaitersPerClient}.");
+        }
+
         if (options.MaxPendingWaiters < 1)
         {
             failures.Add($"{nameof(options.MaxPendingWaiters)} must be at least 1; it is {options.MaxPendingWaiters}.");

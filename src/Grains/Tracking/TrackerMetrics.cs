@@ -29,4 +29,7 @@ internal static class TrackerMetrics
 
     internal static readonly UpDownCounter<long> PendingWaiters = Meter.CreateUpDownCounter<long>(
         "orleanslsn.tracker.waiters.pending", "{waiter}", "Waiters currently registered.");
+
+    internal static readonly Counter<long> ViewPushes = Meter.CreateCounter<long>(
+        "orleanslsn.tracker.view.pushes", "{push}", "States pushed to client replay views (every advance for views with demand, at most one per refresh interval otherwise).");
 }

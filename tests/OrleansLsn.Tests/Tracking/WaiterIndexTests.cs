@@ -1,4 +1,4 @@
-using OrleansLsn.Tracking;
+using OrleansLsn.Waiting;
 using Xunit;
 
 namespace OrleansLsn.Tests.Tracking;
@@ -6,7 +6,7 @@ namespace OrleansLsn.Tests.Tracking;
 /// <summary>The index against a plain reference model under random operations.</summary>
 public sealed class WaiterIndexTests
 {
-    private sealed class TestWaiter(Lsn target, int id) : Waiter(null!, target, 0)
+    private sealed class TestWaiter(Lsn target, int id) : Waiter(target, 0)
     {
         public int Id { get; } = id;
 

@@ -1,21 +1,17 @@
-namespace OrleansLsn.Tracking;
+namespace OrleansLsn.Waiting;
 
 /// <summary>
 /// One pending wait: a node of the LSN-ordered treap and of a timing-wheel slot list at the same time (intrusive, so
-/// a waiter costs one object). All link fields belong to <see cref="WaiterIndex"/> and are touched only under the
-/// tracker's lock; <see cref="Complete"/> is called exactly once, by whoever removed the node from the index.
+/// a waiter costs one object). All link fields belong to <see cref="WaiterIndex"/> and are touched only under its
+/// owner's lock (the tracker's in a silo, the replay view's in a client); <see cref="Complete"/> is called exactly once, by whoever removed the node from the index.
 /// </summary>
 internal abstract class Waiter
 {
-    internal Waiter(LsnTracker owner, Lsn target, long startTimestamp)
+    internal Waiter(Lsn target, long startTimestamp)
     {
-        Owner = owner;
         Target = target;
         StartTimestamp = startTimestamp;
     }
-
-    /// <summary>The tracker that indexes this waiter.</summary>
-    internal LsnTracker Owner { get; }
 
     /// <summary>The LSN the waiter waits for.</summary>
     internal Lsn Target { get; }
@@ -51,7 +47,7 @@ internal abstract class Waiter
         }
     }
 
-    /// <summary>Delivers the outcome. Called outside the tracker's lock, once.</summary>
+    /// <summary>Delivers the outcome. Called outside the owner's lock, once.</summary>
     internal abstract void Complete(LsnWaitResult result);
 
     /// <summary>Orders by (target, sequence).</summary>

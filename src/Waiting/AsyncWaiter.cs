@@ -1,22 +1,31 @@
 using System.Threading.Tasks.Sources;
 
-namespace OrleansLsn.Tracking;
+namespace OrleansLsn.Waiting;
 
 /// <summary>A waiter awaited through a <see cref="ValueTask{TResult}"/>: no Task, no timer, no CTS per wait.</summary>
 internal sealed class AsyncWaiter : Waiter, IValueTaskSource<LsnWaitResult>
 {
     private ManualResetValueTaskSourceCore<LsnWaitResult> _core;
 
-    internal AsyncWaiter(LsnTracker owner, Lsn target, long startTimestamp)
-        : base(owner, target, startTimestamp)
+    internal AsyncWaiter(IWaiterOwner owner, Lsn target, long startTimestamp)
+        : base(target, startTimestamp)
     {
+        Owner = owner;
+
         // Never run the awaiting code inline in the watcher loop or under a release.
         _core.RunContinuationsAsynchronously = true;
     }
 
+    /// <summary>The tracker or view whose index holds this waiter, told when the caller cancels.</summary>
+    internal IWaiterOwner Owner { get; }
+
     internal CancellationTokenRegistration Registration;
 
     internal ValueTask<LsnWaitResult> AsValueTask() => new(this, _core.Version);
+
+    /// <summary>Registers <paramref name="cancellationToken"/> so that cancelling it tells the owner (which removes the waiter).</summary>
+    internal CancellationTokenRegistration RegisterCancellation(CancellationToken cancellationToken) =>
+        cancellationToken.UnsafeRegister(static (state, token) => ((AsyncWaiter)state!).Owner.Cancel((AsyncWaiter)state!, token), this);
 
     internal override void Complete(LsnWaitResult result)
     {

@@ -1,16 +1,16 @@
 using System.Diagnostics;
 
-namespace OrleansLsn.Tracking;
+namespace OrleansLsn.Waiting;
 
 /// <summary>
-/// The waiters of one tracker, indexed twice:
+/// The waiters of one tracker (or one client replay view), indexed twice:
 /// <list type="bullet">
 /// <item>by target LSN in a treap, so an advance to replay LSN R detaches every waiter with target &lt;= R with one
 /// split, in O(released + log n), without looking at any waiter it does not release;</item>
 /// <item>by deadline in a hashed timing wheel of doubly linked slot lists, so expiry finds due waiters without a scan
 /// and release unlinks a waiter from its slot in O(1).</item>
 /// </list>
-/// Not thread-safe: the owner serialises every call (the tracker's lock). Invariant: a node is in both structures or in
+/// Not thread-safe: the owner serialises every call (its lock). Invariant: a node is in both structures or in
 /// neither, and <see cref="Count"/> is the number of nodes in them.
 /// </summary>
 internal sealed class WaiterIndex
