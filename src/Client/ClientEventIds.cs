@@ -1,6 +1,6 @@
 namespace OrleansLsn.Client;
 
-/// <summary>Event ids of the client library's logs, in one place (range 5000–5099).</summary>
+/// <summary>Event ids of the client library's logs, in one place (range 5000–5199).</summary>
 internal static class ClientEventIds
 {
     internal const int WaitFailed = 5000;
@@ -19,4 +19,14 @@ internal static class ClientEventIds
     internal const int ObserverThrew = 5056;
 
     internal const int ConnectRetrying = 5080;
+
+    internal const int ViewCallFailed = 5100;
+    internal const int ViewRecovered = 5101;
+    internal const int ViewPulling = 5102;
+    internal const int ViewPullFailed = 5103;
+    internal const int ViewWentBack = 5104;
+    internal const int ViewRetired = 5105;
+    internal const int ViewUnwatchFailed = 5106;
+    internal const int ViewStopped = 5107;
+    internal const int ReadRouted = 5110;
 }

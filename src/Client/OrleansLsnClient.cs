@@ -99,7 +99,7 @@ public sealed class OrleansLsnClient : IAsyncDisposable
 
     /// <summary>Creates a read-your-writes session over this client, logging to the host's logging; see <see cref="ReadYourWritesSession"/>.</summary>
     public ReadYourWritesSession CreateSession(NpgsqlDataSource primary, IReadOnlyDictionary<string, NpgsqlDataSource> replicas, ReadYourWritesOptions? options = null) =>
-        new(Cluster, primary, replicas, options, Services.GetService<ILogger<ReadYourWritesSession>>(), Services.GetService<TimeProvider>());
+        new(Cluster, primary, replicas, options, Services.GetService<ILogger<ReadYourWritesSession>>(), Services.GetService<TimeProvider>(), Services.GetService<ReplayViews>());
 
     /// <summary>Stops the client (best effort, at most 30 s) and disposes the host. Calling it again does nothing.</summary>
     public async ValueTask DisposeAsync()

@@ -116,6 +116,9 @@ public static class OrleansLsnClientBuilderExtensions
             o.CancelRequestOnTimeout = true;
         });
         services.TryAddSingleton(TimeProvider.System);
+        services.AddOptions<ReplayViewOptions>();
+        services.TryAddSingleton(sp => new ReplayViews(
+            sp.GetRequiredService<IClusterClient>(), sp.GetRequiredService<IOptions<ReplayViewOptions>>().Value, sp.GetService<ILoggerFactory>()));
 
         // Connecting is bounded (Client:ConnectTimeout) and a failure names the cluster id, the membership database and
         // the certificate refused, instead of Orleans' own retries for minutes. A filter the application registers later wins.

@@ -10,8 +10,25 @@ public sealed class ReadYourWritesOptions
     /// </summary>
     public TimeSpan WaitTimeout { get; set; } = TimeSpan.FromSeconds(3);
 
-    /// <summary>What happens when <see cref="WaitTimeout"/> passes first. Default <see cref="ReadYourWritesTimeoutPolicy.Throw"/>.</summary>
+    /// <summary>
+    /// Where a read goes when the preferred replica lacks the session's last write: wait and throw, wait and use the
+    /// primary, or use another replica that has it, else the primary. Default <see cref="ReadYourWritesTimeoutPolicy.Throw"/>.
+    /// </summary>
     public ReadYourWritesTimeoutPolicy OnTimeout { get; set; } = ReadYourWritesTimeoutPolicy.Throw;
+
+    /// <summary>
+    /// Decide waits in the client's replay views (<see cref="ReplayViews"/>: no grain call for a write already replayed,
+    /// local waiters otherwise). Default <see langword="true"/>. <see langword="false"/> asks the tracker grain for every
+    /// read (<see cref="ILsnTrackerGrain.RequestAndAwait"/>, retried after silo failures), as a plain Orleans client would.
+    /// </summary>
+    public bool UseReplayView { get; set; } = true;
+
+    /// <summary>
+    /// The order in which <see cref="ReadYourWritesTimeoutPolicy.UseAnyReplicaOrPrimary"/> tries the other regions'
+    /// replicas, nearest first. Every name must be one of the session's regions; regions not listed are tried after
+    /// them, by name. Default empty (all by name).
+    /// </summary>
+    public IList<string> ReplicaOrder { get; init; } = new List<string>();
 
     /// <summary>
     /// The first pause before asking the tracker again after a silo or gateway failure (the wait is idempotent); it

@@ -20,7 +20,16 @@ public sealed class ReadYourWritesOptionsValidator : IValidateOptions<ReadYourWr
 
         if (!Enum.IsDefined(options.OnTimeout))
         {
-            failures.Add($"{nameof(options.OnTimeout)} must be {nameof(ReadYourWritesTimeoutPolicy.Throw)} or {nameof(ReadYourWritesTimeoutPolicy.UsePrimary)}; it is {(int)options.OnTimeout}.");
+            failures.Add($"{nameof(options.OnTimeout)} must be {nameof(ReadYourWritesTimeoutPolicy.Throw)}, {nameof(ReadYourWritesTimeoutPolicy.UsePrimary)} or {nameof(ReadYourWritesTimeoutPolicy.UseAnyReplicaOrPrimary)}; it is {(int)options.OnTimeout}.");
+        }
+        else if (options.OnTimeout == ReadYourWritesTimeoutPolicy.UseAnyReplicaOrPrimary && !options.UseReplayView)
+        {
+            failures.Add($"{nameof(options.OnTimeout)} {nameof(ReadYourWritesTimeoutPolicy.UseAnyReplicaOrPrimary)} needs {nameof(options.UseReplayView)} (it decides from the replay views, without waiting).");
+        }
+
+        if (options.ReplicaOrder is null || options.ReplicaOrder.Any(string.IsNullOrWhiteSpace))
+        {
+            failures.Add($"{nameof(options.ReplicaOrder)} must be a list of region names, none empty.");
         }
 
         if (options.RetryInitialDelay <= TimeSpan.Zero || options.RetryInitialDelay > TimeSpan.FromMinutes(1))

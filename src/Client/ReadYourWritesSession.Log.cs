@@ -23,5 +23,8 @@ public sealed partial class ReadYourWritesSession
 
         [LoggerMessage(ClientEventIds.RecordAfterFailureFailed, LogLevel.Warning, "Read-your-writes: the write failed ({WriteError}) and the primary's position could not be recorded afterwards ({ErrorType}: {Error}); later reads may not see what it committed")]
         internal static partial void RecordAfterFailureFailed(ILogger logger, string writeError, string errorType, string error);
+
+        [LoggerMessage(ClientEventIds.ReadRouted, LogLevel.Debug, "Read-your-writes: {Read}")]
+        internal static partial void ReadRouted(ILogger logger, ReadYourWritesRead read);
     }
 }

@@ -8,8 +8,10 @@ namespace OrleansLsn.Client;
 
 /// <summary>
 /// Read-your-writes for one logical session (a user, a request chain): writes go to the primary, and a read in a region
-/// gets that region's replica once it has replayed the session's last write, as told by the region's
-/// <see cref="ILsnTrackerGrain"/>. Cheap to create (one per session); the data sources are shared. Thread-safe.
+/// gets that region's replica once it has replayed the session's last write. By default the client's
+/// <see cref="ReplayView"/> of the region decides (no grain call when the replica already has the write, a local waiter
+/// otherwise); with <see cref="ReadYourWritesOptions.UseReplayView"/> off each read asks the region's
+/// <see cref="ILsnTrackerGrain"/>. Cheap to create (one per session); the data sources and views are shared. Thread-safe.
 /// </summary>
 /// <example>
 /// <code>
@@ -34,6 +36,8 @@ public sealed partial class ReadYourWritesSession
     private readonly TimeSpan _callGrace;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
+    private readonly ReplayViews? _views;
+    private readonly string[] _replicaOrder;
 
     // The highest LSN recorded by this session (0 = none); only ever grows.
     private ulong _lastWrite;
@@ -45,14 +49,16 @@ public sealed partial class ReadYourWritesSession
     /// <param name="options">Wait timeout, timeout policy and retry pacing; the defaults when <see langword="null"/>.</param>
     /// <param name="logger">Retries and timeouts are logged here.</param>
     /// <param name="timeProvider">The clock of the deadline and the retry pauses (real time unless testing).</param>
-    /// <exception cref="ArgumentException"><paramref name="replicas"/> is empty or has an empty name or a null data source, or <paramref name="options"/> is not valid (every problem named).</exception>
+    /// <param name="views">The client's replay views; <see langword="null"/> for <see cref="ReplayViews.For"/> of <paramref name="grains"/>.</param>
+    /// <exception cref="ArgumentException"><paramref name="replicas"/> is empty or has an empty name or a null data source, <paramref name="options"/> is not valid (every problem named), or its <see cref="ReadYourWritesOptions.ReplicaOrder"/> names a region without a replica.</exception>
     public ReadYourWritesSession(
         IGrainFactory grains,
         NpgsqlDataSource primary,
         IReadOnlyDictionary<string, NpgsqlDataSource> replicas,
         ReadYourWritesOptions? options = null,
         ILogger<ReadYourWritesSession>? logger = null,
-        TimeProvider? timeProvider = null)
+        TimeProvider? timeProvider = null,
+        ReplayViews? views = null)
     {
         ArgumentNullException.ThrowIfNull(grains);
         ArgumentNullException.ThrowIfNull(primary);
@@ -90,6 +96,16 @@ public sealed partial class ReadYourWritesSession
         _callGrace = options.CallGrace;
         _logger = logger ?? (ILogger)NullLogger.Instance;
         _time = timeProvider ?? TimeProvider.System;
+        _views = options.UseReplayView ? views ?? ReplayViews.For(grains) : null;
+        foreach (string listed in options.ReplicaOrder)
+        {
+            if (!_replicas.ContainsKey(listed))
+            {
+                throw new ArgumentException($"ReplicaOrder names region '{listed}', which has no replica in this session. Configured regions: {_regionList}.", nameof(options));
+            }
+        }
+
+        _replicaOrder = [.. options.ReplicaOrder.Distinct(StringComparer.Ordinal), .. _replicas.Keys.Where(r => !options.ReplicaOrder.Contains(r)).Order(StringComparer.Ordinal)];
     }
 
     /// <summary>The regions this session can read in.</summary>
@@ -179,19 +195,38 @@ public sealed partial class ReadYourWritesSession
     }
 
     /// <summary>
-    /// Opens a connection to the replica of <paramref name="region"/> once it has replayed this session's last write.
-    /// With no write recorded it opens at once without asking the tracker. Otherwise it waits on the region's tracker
-    /// (<see cref="ILsnTrackerGrain.RequestAndAwait"/>) for at most <see cref="ReadYourWritesOptions.WaitTimeout"/>,
-    /// asking again after a silo or gateway failure (the wait is idempotent) with short pauses until that deadline.
-    /// When the deadline passes first: <see cref="ReadYourWritesTimeoutException"/>, or with
-    /// <see cref="ReadYourWritesTimeoutPolicy.UsePrimary"/> a connection to the primary. Never a stale replica.
+    /// Opens a connection to the replica of <paramref name="region"/> once it has replayed this session's last write; see
+    /// <see cref="OpenReadAsync"/>, which also tells where the read went and why.
     /// </summary>
     /// <returns>An open connection the caller disposes.</returns>
     /// <exception cref="ArgumentException"><paramref name="region"/> has no replica in this session (the message lists those that do).</exception>
     /// <exception cref="ReadYourWritesTimeoutException">The replica had not replayed the write in time (policy <see cref="ReadYourWritesTimeoutPolicy.Throw"/>).</exception>
     /// <exception cref="RegionUnavailableException">No silo of the region is active (not retried: the region is down, not failing over).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
-    public async Task<NpgsqlConnection> OpenReadConnectionAsync(string region, CancellationToken cancellationToken = default)
+    public async Task<NpgsqlConnection> OpenReadConnectionAsync(string region, CancellationToken cancellationToken = default) =>
+        (await OpenReadAsync(region, cancellationToken).ConfigureAwait(false)).Connection;
+
+    /// <summary>
+    /// Opens a read connection for <paramref name="region"/> that sees this session's last write, and says where it went
+    /// and why (log <see cref="ReadYourWritesRead.ToString"/>; the metric <c>orleanslsn.client.reads</c> counts reads by
+    /// route). With no write recorded: the region's replica at once. Otherwise, by
+    /// <see cref="ReadYourWritesOptions.OnTimeout"/>:
+    /// <list type="bullet">
+    /// <item><see cref="ReadYourWritesTimeoutPolicy.Throw"/> and <see cref="ReadYourWritesTimeoutPolicy.UsePrimary"/>: the
+    /// region's replica once it has replayed the write, waiting at most <see cref="ReadYourWritesOptions.WaitTimeout"/>;
+    /// then <see cref="ReadYourWritesTimeoutException"/>, or the primary.</item>
+    /// <item><see cref="ReadYourWritesTimeoutPolicy.UseAnyReplicaOrPrimary"/>: without waiting, the region's replica if
+    /// its view has the write, else the first other replica (in <see cref="ReadYourWritesOptions.ReplicaOrder"/>) whose
+    /// view has it, else the primary.</item>
+    /// </list>
+    /// Never a replica that lacks the write.
+    /// </summary>
+    /// <returns>The open connection (the caller disposes it, or the returned object) and its route.</returns>
+    /// <exception cref="ArgumentException"><paramref name="region"/> has no replica in this session (the message lists those that do).</exception>
+    /// <exception cref="ReadYourWritesTimeoutException">The replica had not replayed the write in time (policy <see cref="ReadYourWritesTimeoutPolicy.Throw"/>).</exception>
+    /// <exception cref="RegionUnavailableException">No silo of the region is active (not retried: the region is down, not failing over).</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public async Task<ReadYourWritesRead> OpenReadAsync(string region, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(region);
         if (!_replicas.TryGetValue(region, out NpgsqlDataSource? replica))
@@ -202,23 +237,92 @@ public sealed partial class ReadYourWritesSession
         cancellationToken.ThrowIfCancellationRequested();
         if (LastWrite is not Lsn lsn)
         {
-            return await replica.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            return await OpenAsync(replica, region, region, ReadRoute.Replica, ReadReason.NoWrite, null, null, TimeSpan.Zero, cancellationToken).ConfigureAwait(false);
         }
 
-        WaitEnd end = await WaitForReplayAsync(region, lsn, cancellationToken).ConfigureAwait(false);
+        if (_onTimeout == ReadYourWritesTimeoutPolicy.UseAnyReplicaOrPrimary)
+        {
+            return await OpenAnyAsync(region, replica, lsn, cancellationToken).ConfigureAwait(false);
+        }
+
+        long start = _time.GetTimestamp();
+        WaitEnd end = _views is not null
+            ? await WaitThroughViewAsync(region, lsn, cancellationToken).ConfigureAwait(false)
+            : await WaitForReplayAsync(region, lsn, cancellationToken).ConfigureAwait(false);
+        TimeSpan waited = end.AtOnce ? TimeSpan.Zero : _time.GetElapsedTime(start);
         if (end.Ready)
         {
-            return await replica.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            ReadReason reason = end.AtOnce ? ReadReason.Replayed : ReadReason.ReplayedAfterWait;
+            return await OpenAsync(replica, region, region, ReadRoute.Replica, reason, lsn, end.Replay, waited, cancellationToken).ConfigureAwait(false);
         }
 
         if (_onTimeout == ReadYourWritesTimeoutPolicy.UsePrimary)
         {
             Log.ReadingFromPrimary(_logger, region, lsn, _waitTimeout.TotalMilliseconds, end.Replay?.ToString() ?? "unknown");
-            return await _primary.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            return await OpenAsync(_primary, region, null, ReadRoute.Primary, ReadReason.TimedOut, lsn, end.Replay, waited, cancellationToken).ConfigureAwait(false);
         }
 
         Log.TimedOut(_logger, region, lsn, _waitTimeout.TotalMilliseconds, end.Replay?.ToString() ?? "unknown");
+        RecordRead(region, null, ReadRoute.Primary, ReadReason.TimedOut, failed: true);
         throw new ReadYourWritesTimeoutException(region, lsn, end.Replay, _waitTimeout, end.LastError);
+    }
+
+    private async Task<ReadYourWritesRead> OpenAnyAsync(string region, NpgsqlDataSource replica, Lsn lsn, CancellationToken cancellationToken)
+    {
+        ReplayView preferred = _views!.Get(region);
+        if (preferred.Covers(lsn))
+        {
+            return await OpenAsync(replica, region, region, ReadRoute.Replica, ReadReason.Replayed, lsn, preferred.Replay, TimeSpan.Zero, cancellationToken).ConfigureAwait(false);
+        }
+
+        foreach (string other in _replicaOrder)
+        {
+            if (other == region)
+            {
+                continue;
+            }
+
+            ReplayView view = _views.Get(other);
+            if (view.Covers(lsn))
+            {
+                return await OpenAsync(_replicas[other], region, other, ReadRoute.OtherReplica, ReadReason.OtherReplicaHadWrite, lsn, view.Replay, TimeSpan.Zero, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        return await OpenAsync(_primary, region, null, ReadRoute.Primary, ReadReason.NoReplicaHadWrite, lsn, preferred.Replay, TimeSpan.Zero, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<ReadYourWritesRead> OpenAsync(
+        NpgsqlDataSource source, string requested, string? region, ReadRoute route, ReadReason reason, Lsn? lsn, Lsn? replay, TimeSpan waited, CancellationToken cancellationToken)
+    {
+        NpgsqlConnection connection = await source.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        var read = new ReadYourWritesRead(connection, requested, region, route, reason, lsn, replay, waited);
+        RecordRead(requested, region, route, reason, failed: false);
+        Log.ReadRouted(_logger, read);
+        return read;
+    }
+
+    private static void RecordRead(string requested, string? region, ReadRoute route, ReadReason reason, bool failed)
+    {
+        if (ClientMetrics.Reads.Enabled)
+        {
+            var tags = new TagList
+            {
+                { "orleanslsn.region", requested },
+                { "orleanslsn.route", failed ? "none" : route.ToString().ToLowerInvariant() },
+                { "orleanslsn.reason", reason.ToString() },
+                { "orleanslsn.read_region", region ?? "primary" },
+            };
+            ClientMetrics.Reads.Add(1, tags);
+        }
+    }
+
+    private async Task<WaitEnd> WaitThroughViewAsync(string region, Lsn lsn, CancellationToken cancellationToken)
+    {
+        ValueTask<LsnWaitResult> wait = _views!.WaitAsync(region, lsn, _waitTimeout, cancellationToken);
+        bool atOnce = wait.IsCompletedSuccessfully;
+        LsnWaitResult result = await wait.ConfigureAwait(false);
+        return new WaitEnd(result.IsReady, result.ReplayLsn, null, atOnce);
     }
 
     /// <summary>Failures after which the same wait is simply asked again: the call did not reach a live activation.</summary>
@@ -243,7 +347,7 @@ public sealed partial class ReadYourWritesSession
             TimeSpan remaining = _waitTimeout - _time.GetElapsedTime(start);
             if (remaining <= TimeSpan.Zero)
             {
-                return new WaitEnd(false, replay, lastError);
+                return new WaitEnd(false, replay, lastError, false);
             }
 
             if (remaining < MinimumWait)
@@ -267,7 +371,7 @@ public sealed partial class ReadYourWritesSession
                         Log.ReadyAfterRetries(_logger, region, lsn, attempt, _time.GetElapsedTime(start).TotalMilliseconds);
                     }
 
-                    return new WaitEnd(true, result.ReplayLsn, null);
+                    return new WaitEnd(true, result.ReplayLsn, null, false);
                 }
 
                 replay = result.ReplayLsn ?? replay;
@@ -318,5 +422,5 @@ public sealed partial class ReadYourWritesSession
     }
 
     [DebuggerDisplay("Ready = {Ready}, Replay = {Replay}")]
-    private readonly record struct WaitEnd(bool Ready, Lsn? Replay, Exception? LastError);
+    private readonly record struct WaitEnd(bool Ready, Lsn? Replay, Exception? LastError, bool AtOnce);
 }

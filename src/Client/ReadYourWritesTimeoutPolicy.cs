@@ -1,11 +1,22 @@
 namespace OrleansLsn.Client;
 
-/// <summary>What <see cref="ReadYourWritesSession.OpenReadConnectionAsync"/> does when the region's replica has not replayed the session's writes in time.</summary>
+/// <summary>
+/// Where <see cref="ReadYourWritesSession.OpenReadAsync"/> reads when the preferred region's replica has not replayed the
+/// session's last write: ProxySQL's causal reads, with the replica positions known in the client process.
+/// </summary>
 public enum ReadYourWritesTimeoutPolicy
 {
-    /// <summary>Throw <see cref="ReadYourWritesTimeoutException"/> naming the region, the LSN and the replica's replay position.</summary>
+    /// <summary>Wait for the preferred replica within <see cref="ReadYourWritesOptions.WaitTimeout"/>, then throw <see cref="ReadYourWritesTimeoutException"/> naming the region, the LSN and the replica's replay position.</summary>
     Throw,
 
-    /// <summary>Hand out a connection to the primary instead: slower for the caller, never a stale read.</summary>
+    /// <summary>Wait for the preferred replica within <see cref="ReadYourWritesOptions.WaitTimeout"/>, then read from the primary: slower for the caller, never a stale read.</summary>
     UsePrimary,
+
+    /// <summary>
+    /// Do not wait: read from the first other replica, in <see cref="ReadYourWritesOptions.ReplicaOrder"/> (nearest
+    /// first), whose region's replay view already has the write; else from the primary. Decided in the client process,
+    /// no grain call per read (replay views only; a session with <see cref="ReadYourWritesOptions.UseReplayView"/> off
+    /// refuses this policy).
+    /// </summary>
+    UseAnyReplicaOrPrimary,
 }

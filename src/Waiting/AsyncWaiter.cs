@@ -39,6 +39,12 @@ internal sealed class AsyncWaiter : Waiter, IValueTaskSource<LsnWaitResult>
         _core.SetException(new OperationCanceledException("The LSN wait was cancelled.", cancellationToken));
     }
 
+    internal void CompleteFailed(Exception exception)
+    {
+        Registration.Unregister();
+        _core.SetException(exception);
+    }
+
     public LsnWaitResult GetResult(short token) => _core.GetResult(token);
 
     public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);

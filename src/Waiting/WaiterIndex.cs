@@ -157,7 +157,10 @@ internal sealed class WaiterIndex
     }
 
     /// <summary>The smallest pending target, if any. O(log n).</summary>
-    internal Lsn? MinTarget()
+    internal Lsn? MinTarget() => Min()?.Target;
+
+    /// <summary>The waiter with the smallest target (the oldest among equal ones), if any. O(log n).</summary>
+    internal Waiter? Min()
     {
         Waiter? node = _root;
         if (node is null)
@@ -170,7 +173,7 @@ internal sealed class WaiterIndex
             node = node.Left;
         }
 
-        return node.Target;
+        return node;
     }
 
     private void LinkIntoSlot(Waiter waiter)

@@ -181,7 +181,7 @@ public sealed class ReadYourWritesSessionTests : ClusterTestBase, IAsyncDisposab
     {
         string table = await CreateTableAsync("session_retry_" + failure.ToLowerInvariant());
         (IGrainFactory grains, InterceptingGrainFactory calls) = InterceptingGrainFactory.Create(Client, n => n <= 3 ? Failure(failure, n) : null);
-        var session = new ReadYourWritesSession(grains, _primary, Replicas, new ReadYourWritesOptions { WaitTimeout = TimeSpan.FromSeconds(10) });
+        var session = new ReadYourWritesSession(grains, _primary, Replicas, new ReadYourWritesOptions { WaitTimeout = TimeSpan.FromSeconds(10), UseReplayView = false });
         await session.ExecuteWriteAsync(c => ExecAsync(c, $"insert into {table} values (1, 'x')"), Ct);
 
         await using NpgsqlConnection read = await session.OpenReadConnectionAsync(LsnTestCluster.EuWest, Ct);
@@ -197,7 +197,7 @@ public sealed class ReadYourWritesSessionTests : ClusterTestBase, IAsyncDisposab
         string table = await CreateTableAsync("session_early_timeout");
         (IGrainFactory grains, InterceptingGrainFactory calls) = InterceptingGrainFactory.Create(
             Client, n => n <= 2 ? new LsnWaitResult(LsnWaitOutcome.TimedOut, Lsn.Parse("0/1")) : null);
-        var session = new ReadYourWritesSession(grains, _primary, Replicas, new ReadYourWritesOptions { WaitTimeout = TimeSpan.FromSeconds(10) });
+        var session = new ReadYourWritesSession(grains, _primary, Replicas, new ReadYourWritesOptions { WaitTimeout = TimeSpan.FromSeconds(10), UseReplayView = false });
         await session.ExecuteWriteAsync(c => ExecAsync(c, $"insert into {table} values (1, 'x')"), Ct);
 
         var sw = Stopwatch.StartNew();
@@ -212,7 +212,7 @@ public sealed class ReadYourWritesSessionTests : ClusterTestBase, IAsyncDisposab
     {
         string table = await CreateTableAsync("session_unreachable");
         (IGrainFactory grains, InterceptingGrainFactory calls) = InterceptingGrainFactory.Create(Client, n => new SiloUnavailableException("simulated failure " + n));
-        var options = new ReadYourWritesOptions { WaitTimeout = TimeSpan.FromMilliseconds(600), RetryInitialDelay = TimeSpan.FromMilliseconds(20), RetryMaxDelay = TimeSpan.FromMilliseconds(100) };
+        var options = new ReadYourWritesOptions { WaitTimeout = TimeSpan.FromMilliseconds(600), RetryInitialDelay = TimeSpan.FromMilliseconds(20), RetryMaxDelay = TimeSpan.FromMilliseconds(100), UseReplayView = false };
         var session = new ReadYourWritesSession(grains, _primary, Replicas, options);
         await session.ExecuteWriteAsync(c => ExecAsync(c, $"insert into {table} values (1, 'x')"), Ct);
 
@@ -231,19 +231,22 @@ public sealed class ReadYourWritesSessionTests : ClusterTestBase, IAsyncDisposab
         Assert.False(await ScalarAsync<bool>(read, "select pg_is_in_recovery()"));
     }
 
-    [Fact]
-    public async Task RegionWithoutSilos_FailsAtOnce_AndIsNotRetried()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task RegionWithoutSilos_FailsAtOnce_AndIsNotRetried(bool useReplayView)
     {
         (IGrainFactory grains, InterceptingGrainFactory calls) = InterceptingGrainFactory.Create(Client);
         var replicas = new Dictionary<string, NpgsqlDataSource> { [ClusterFixture.LaterRegion] = _euWest };
-        var session = new ReadYourWritesSession(grains, _primary, replicas, new ReadYourWritesOptions { WaitTimeout = TimeSpan.FromSeconds(20), OnTimeout = ReadYourWritesTimeoutPolicy.UsePrimary });
+        var options = new ReadYourWritesOptions { WaitTimeout = TimeSpan.FromSeconds(20), OnTimeout = ReadYourWritesTimeoutPolicy.UsePrimary, UseReplayView = useReplayView };
+        var session = new ReadYourWritesSession(grains, _primary, replicas, options);
         await session.ExecuteWriteAsync(c => ExecAsync(c, "select 1"), Ct);
 
         var sw = Stopwatch.StartNew();
         var error = await Assert.ThrowsAsync<RegionUnavailableException>(() => session.OpenReadConnectionAsync(ClusterFixture.LaterRegion, Ct));
         Assert.True(sw.Elapsed < TimeSpan.FromSeconds(10), $"took {sw.Elapsed}");
         Assert.Equal(ClusterFixture.LaterRegion, error.Region);
-        Assert.Equal(1, calls.WaitCalls);
+        Assert.Equal(useReplayView ? 0 : 1, calls.WaitCalls);
     }
 
     [Fact]
