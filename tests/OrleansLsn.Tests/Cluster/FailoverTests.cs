@@ -88,6 +88,65 @@ public sealed class FailoverTests(PostgresFixture postgres)
     }
 
     [Fact]
+    public async Task KillingTheTrackersSilo_WithTenThousandViewWaitsPending_EachEndsReadyInTime_NoneHangs_NoneFalse()
+    {
+        const int Waits = 10_000;
+        TimeSpan timeout = TimeSpan.FromSeconds(40);
+        await using FailoverCluster fixture = await FailoverCluster.StartAsync(postgres);
+        IClusterClient client = fixture.Cluster.Client;
+        await using var views = new OrleansLsn.Client.ReplayViews(client, new OrleansLsn.Client.ReplayViewOptions { StaleAfter = TimeSpan.FromMilliseconds(500), CallTimeout = TimeSpan.FromSeconds(1) });
+        OrleansLsn.Client.ReplayView view = views.Get(LsnTestCluster.EuWest);
+        await using var primary = new NpgsqlConnection(postgres.PrimaryConnectionString);
+        await primary.OpenAsync(Ct);
+        Lsn start = await OrleansLsn.Client.PrimaryLsn.GetCurrentInsertLsnAsync(primary, Ct);
+        Assert.Equal(LsnWaitOutcome.Ready, (await view.WaitAsync(start, TimeSpan.FromSeconds(20), Ct)).Outcome);
+        ILsnTrackerGrain tracker = client.GetGrain<ILsnTrackerGrain>(LsnTestCluster.EuWest);
+        LsnTrackerStatus before = await tracker.GetStatus();
+
+        // Targets up to 64 KiB past the primary's position: none is replayed before the kill, WAL written after it reaches all.
+        var sw = Stopwatch.StartNew();
+        var waits = new Task<(LsnWaitResult Result, TimeSpan Elapsed, Lsn Target)>[Waits];
+        for (int i = 0; i < Waits; i++)
+        {
+            Lsn target = start + (ulong)(65_536 + i);
+            waits[i] = TimedAsync(view.WaitAsync(target, timeout, Ct), target);
+        }
+
+        Assert.Equal(Waits, view.PendingWaits);
+        await fixture.CrashAsync(before.Silo);
+        await using (var cmd = new NpgsqlCommand("select pg_logical_emit_message(false, 'view-failover', repeat('x', 200000))", primary))
+        {
+            await cmd.ExecuteNonQueryAsync(Ct);
+        }
+
+        var results = await Task.WhenAll(waits).WaitAsync(timeout + TimeSpan.FromSeconds(20), Ct);
+        TimeSpan allEnded = sw.Elapsed;
+        LsnTrackerStatus after = await tracker.GetStatus();
+        await using var replica = new NpgsqlConnection(postgres.StandbyConnectionString);
+        await replica.OpenAsync(Ct);
+        await using var replayCmd = new NpgsqlCommand("select pg_last_wal_replay_lsn()::text", replica);
+        Lsn replayed = Lsn.Parse((string)(await replayCmd.ExecuteScalarAsync(Ct))!);
+
+        int ready = results.Count(r => r.Result.IsReady);
+        string figures = $"{ready} of {Waits} ready, last {results.Max(r => r.Elapsed).TotalSeconds:0.0} s after the kill's start (all ended {allEnded.TotalSeconds:0.0} s); " +
+            $"tracker moved {before.Silo} -> {after.Silo}; view: {view.Pushes} pushes, {view.WatchCalls} watch calls, {view.PullCalls} pulls";
+        TestContext.Current.SendDiagnosticMessage(figures);
+        Assert.NotEqual(before.Silo, after.Silo);
+        Assert.All(results, r => Assert.True(
+            r.Result.IsReady ? r.Elapsed < timeout : r.Elapsed >= timeout,
+            $"{r.Target}: {r.Result.Outcome} after {r.Elapsed.TotalMilliseconds:0} ms ({figures})"));
+        Assert.All(results.Where(r => r.Result.IsReady), r => Assert.True(r.Target <= replayed, $"{r.Target} Ready but the replica is at {replayed}"));
+        Assert.True(ready == Waits, $"the tracker came back well within the waits' {timeout.TotalSeconds} s, so all should be ready ({figures})");
+        Assert.Equal(0, view.PendingWaits);
+
+        async Task<(LsnWaitResult, TimeSpan, Lsn)> TimedAsync(ValueTask<LsnWaitResult> wait, Lsn target)
+        {
+            LsnWaitResult result = await wait;
+            return (result, sw.Elapsed, target);
+        }
+    }
+
+    [Fact]
     public async Task KillingTheSiloHostingAReplicationGrain_WhileChangesFlow_LosesNothing()
     {
         const int Rows = 400;
