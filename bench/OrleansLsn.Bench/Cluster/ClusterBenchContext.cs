@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using OrleansLsn.Client;
 using OrleansLsn.Silo.Local;
 
@@ -42,11 +43,19 @@ internal sealed class ClusterBenchContext : IAsyncDisposable
 
     public ILsnTrackerGrain Tracker => Client.Cluster.GetGrain<ILsnTrackerGrain>(Region);
 
+    /// <summary>The client's replay views (the client library's singleton).</summary>
+    public ReplayViews Views => Client.Services.GetRequiredService<ReplayViews>();
+
     /// <summary>The slot of streaming run <paramref name="run"/> (0 for the paused scenario).</summary>
     public static string Slot(int run) => $"bench_grain_{run}";
 
+    /// <summary>
+    /// Starts a deployment and connects the client. <paramref name="liftClientCap"/> raises
+    /// <c>Tracker:MaxPendingWaitersPerClient</c> to 1 000 000, so that the grain-path anchors can hold 100 000 waits from
+    /// one client; else the silo keeps its default (10 000).
+    /// </summary>
     public static async Task<ClusterBenchContext> StartAsync(
-        bool tls, bool quick, int streamRuns, int streamRows, bool? serverGc, Action<string> progress, CancellationToken cancellationToken)
+        bool tls, bool quick, int streamRuns, int streamRows, bool? serverGc, bool liftClientCap, Action<string> progress, CancellationToken cancellationToken)
     {
         var options = new LocalDeploymentOptions
         {
@@ -64,6 +73,11 @@ internal sealed class ClusterBenchContext : IAsyncDisposable
         // The paused scenario holds a subscriber on purpose; it must not be dropped as unreachable meanwhile.
         options.SiloSettings["OrleansLsn:Replication:SubscriberTimeout"] = "00:10:00";
         options.SiloSettings["OrleansLsn:Replication:Slots:0:CreatePublication"] = "false";
+        if (liftClientCap)
+        {
+            options.SiloSettings["OrleansLsn:Tracker:MaxPendingWaitersPerClient"] = "1000000";
+        }
+
         for (int run = 0; run <= streamRuns; run++)
         {
             options.SiloSettings[$"OrleansLsn:Replication:Slots:{run}:CreatePublication"] = "false";

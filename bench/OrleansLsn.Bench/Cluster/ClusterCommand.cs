@@ -59,11 +59,15 @@ internal static class ClusterCommand
         int streamRows = quick ? 100_000 : 1_000_000;
         long backlogBytes = quick ? 64L << 20 : 1L << 30;
         TimeSpan hold = TimeSpan.FromSeconds(quick ? 3 : 10);
+        int viewWaits = quick ? 100_000 : 1_000_000;
+        int rawFlood = quick ? 10_000 : 100_000;
+        int statusSamples = quick ? 200 : 1000;
+        TimeSpan pushWindow = TimeSpan.FromSeconds(quick ? 3 : 10);
 
         var report = new BenchReport("cluster", quick);
         report.Machine = await MachineInfo.CollectAsync(cancellationToken).ConfigureAwait(false);
         Action<string> progress = line => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(line)}[/]");
-        await using (ClusterBenchContext context = await ClusterBenchContext.StartAsync(true, quick, streamRuns, streamRows, serverGc, progress, cancellationToken).ConfigureAwait(false))
+        await using (ClusterBenchContext context = await ClusterBenchContext.StartAsync(true, quick, streamRuns, streamRows, serverGc, liftClientCap: true, progress, cancellationToken).ConfigureAwait(false))
         {
             report.Machine["postgresql_primary"] = context.Deployment.ServerVersion;
             report.Note(
@@ -74,6 +78,10 @@ internal static class ClusterCommand
                     ("wake latency", (c, r, ct) => WakeAsync(c, r, samples, ct)),
                     ("calls per second at 1000 in flight", (c, r, ct) => ThroughputAsync(c, r, rounds, window, "", ct)),
                     ("pending waits", (c, r, ct) => PendingAsync(c, r, pendingCount, ct)),
+                    ("replay view: waits for replayed LSNs", (c, r, ct) => ClusterViewScenarios.ReplayedAsync(c, r, window, ct)),
+                    ("replay view: waits registered while replay is paused", (c, r, ct) => ClusterViewScenarios.PendingRateAsync(c, r, pendingCount, ct)),
+                    ("replay view: silo memory, another client's status under floods", (c, r, ct) => ClusterViewScenarios.MemoryAndStatusAsync(c, r, viewWaits, rawFlood, statusSamples, "", ct)),
+                    ("replay view: pushes with 100 views", (c, r, ct) => ClusterViewScenarios.PushesAsync(c, r, 100, pushWindow, ct)),
                     ("streaming through the grain", (c, r, ct) => StreamAsync(c, r, ct)),
                     ("paused observer", (c, r, ct) => PausedAsync(c, r, backlogBytes, hold, ct)),
                 ],
@@ -82,12 +90,13 @@ internal static class ClusterCommand
                 cancellationToken).ConfigureAwait(false);
         }
 
-        await using (ClusterBenchContext plain = await ClusterBenchContext.StartAsync(false, quick, 0, 0, serverGc, progress, cancellationToken).ConfigureAwait(false))
+        await using (ClusterBenchContext plain = await ClusterBenchContext.StartAsync(false, quick, 0, 0, serverGc, liftClientCap: false, progress, cancellationToken).ConfigureAwait(false))
         {
             await BenchRunner.RunScenariosAsync<ClusterBenchContext>(
                 [
                     ("TLS off: wake latency", (c, r, ct) => WakeNoTlsAsync(c, r, samples, ct)),
                     ("TLS off: calls per second", (c, r, ct) => ThroughputAsync(c, r, rounds, window, "_tls_off", ct)),
+                    ("TLS off, default per-client cap: another client's status under a raw flood", (c, r, ct) => ClusterViewScenarios.MemoryAndStatusAsync(c, r, 0, rawFlood, statusSamples, "_default_cap", ct)),
                 ],
                 plain,
                 report,
@@ -132,6 +141,26 @@ internal static class ClusterCommand
             $"p99 ≤ limit p99 + ping p99 + 1 ms ({Format.Ms(busyGoal)})",
             f.OursBusy.P99 <= busyGoal,
             "e2e_wake_busy_p99"));
+        report.Set("view_wake_p50_ms", f.View!.P50);
+        report.Set("view_wake_p99_ms", f.View.P99);
+        report.Set("view_wake_busy_p50_ms", f.ViewBusy!.P50);
+        report.Set("view_wake_busy_p99_ms", f.ViewBusy.P99);
+        report.AddRow(new ResultRow(
+            "view wake p50 / p99, commit → ReplayView wait Ready at the client (tracker idle)",
+            $"{Format.Ms(f.View.P50)} / {Format.Ms(f.View.P99)}",
+            $"limit {Format.Ms(f.Limit.P50)} / {Format.Ms(f.Limit.P99)}; ping {Format.Ms(f.Ping.P50)} / {Format.Ms(f.Ping.P99)}",
+            Format.Ratio(f.View.P99, goal),
+            $"p99 ≤ limit p99 + ping p99 + 1 ms ({Format.Ms(goal)})",
+            f.View.P99 <= goal,
+            "view_wake_p99"));
+        report.AddRow(new ResultRow(
+            "same through the view, tracker busy",
+            $"{Format.Ms(f.ViewBusy.P50)} / {Format.Ms(f.ViewBusy.P99)}",
+            $"limit {Format.Ms(f.LimitBusy.P50)} / {Format.Ms(f.LimitBusy.P99)}",
+            Format.Ratio(f.ViewBusy.P99, busyGoal),
+            $"p99 ≤ limit p99 + ping p99 + 1 ms ({Format.Ms(busyGoal)})",
+            f.ViewBusy.P99 <= busyGoal,
+            "view_wake_busy_p99"));
         report.AddRow(new ResultRow(
             "Fly's algorithm (50 ms sleep loop, one connection), same commits",
             $"ours p50 {Format.Ms(f.Ours.P50)}",

@@ -14,7 +14,9 @@ namespace OrleansLsn.Bench.Cluster;
 /// <see cref="ILsnTrackerGrain.GetLastReplay"/>, which returns a cached field: Orleans' own round trip through the same
 /// client and gateway; timed on its own, not from a commit), and Fly's algorithm as its users run it (v0.3: one loop on
 /// its own connection that checks the replay position and sleeps 50 ms between checks; the waiter is released when the
-/// loop sees its LSN). Then the same with the tracker busy: another wait for a far LSN is pending throughout.
+/// loop sees its LSN), and the client's replay view (<see cref="ReplayView.WaitAsync"/>: a local waiter, released by
+/// the tracker's push once its demand is met). Then the same with the tracker busy: another wait for a far LSN is
+/// pending throughout.
 /// </summary>
 internal static class ClusterWakeScenario
 {
@@ -27,6 +29,7 @@ internal static class ClusterWakeScenario
         Limit,
         Ping,
         Fly,
+        View,
     }
 
     public static async Task<WakeFigures> MeasureAsync(ClusterBenchContext context, int samples, bool withFlyAndBusy, CancellationToken cancellationToken)
@@ -50,8 +53,9 @@ internal static class ClusterWakeScenario
 
         ILsnTrackerGrain tracker = context.Tracker;
         await tracker.IsReplicated(Lsn.Parse("0/1")).ConfigureAwait(false);
+        ReplayView view = context.Views.Get(ClusterBenchContext.Region);
         await using FlyLoop? fly = withFlyAndBusy ? await FlyLoop.StartAsync(context.Standby, cancellationToken).ConfigureAwait(false) : null;
-        Side[] sides = withFlyAndBusy ? [Side.Ours, Side.Limit, Side.Ping, Side.Fly] : [Side.Ours, Side.Limit, Side.Ping];
+        Side[] sides = withFlyAndBusy ? [Side.Ours, Side.Limit, Side.Ping, Side.Fly, Side.View] : [Side.Ours, Side.Limit, Side.Ping];
         var idle = sides.ToDictionary(s => s, _ => new List<double>(samples));
         int counter = 0;
         for (int round = 0; round < warmup + samples; round++)
@@ -61,7 +65,7 @@ internal static class ClusterWakeScenario
                 Side side = sides[(round + k) % sides.Length];
                 double ms = side == Side.Ping
                     ? await PingAsync(tracker, cancellationToken).ConfigureAwait(false)
-                    : await CommitAndWaitAsync(side, insert, value, counter++, primary, tracker, probe, target, fly, cancellationToken).ConfigureAwait(false);
+                    : await CommitAndWaitAsync(side, insert, value, counter++, primary, tracker, view, probe, target, fly, cancellationToken).ConfigureAwait(false);
                 if (round >= warmup)
                 {
                     idle[side].Add(ms);
@@ -77,14 +81,14 @@ internal static class ClusterWakeScenario
             using var stopBusy = new CancellationTokenSource();
             Task background = KeepWaitingAsync(tracker, far, stopBusy.Token);
             await WaitUntilPendingAsync(tracker, cancellationToken).ConfigureAwait(false);
-            Side[] busySides = [Side.Ours, Side.Limit];
+            Side[] busySides = [Side.Ours, Side.Limit, Side.View];
             busy = busySides.ToDictionary(s => s, _ => new List<double>(samples));
             for (int round = 0; round < warmup + samples; round++)
             {
                 for (int k = 0; k < busySides.Length; k++)
                 {
                     Side side = busySides[(round + k) % busySides.Length];
-                    double ms = await CommitAndWaitAsync(side, insert, value, counter++, primary, tracker, probe, target, null, cancellationToken).ConfigureAwait(false);
+                    double ms = await CommitAndWaitAsync(side, insert, value, counter++, primary, tracker, view, probe, target, null, cancellationToken).ConfigureAwait(false);
                     if (round >= warmup)
                     {
                         busy[side].Add(ms);
@@ -103,7 +107,9 @@ internal static class ClusterWakeScenario
             new Percentiles(idle[Side.Ping]),
             withFlyAndBusy ? new Percentiles(idle[Side.Fly]) : null,
             busy is null ? null : new Percentiles(busy[Side.Ours]),
-            busy is null ? null : new Percentiles(busy[Side.Limit]));
+            busy is null ? null : new Percentiles(busy[Side.Limit]),
+            withFlyAndBusy ? new Percentiles(idle[Side.View]) : null,
+            busy is null ? null : new Percentiles(busy[Side.View]));
     }
 
     private static async Task<double> CommitAndWaitAsync(
@@ -113,6 +119,7 @@ internal static class ClusterWakeScenario
         int n,
         NpgsqlConnection primary,
         ILsnTrackerGrain tracker,
+        ReplayView view,
         NpgsqlCommand probe,
         NpgsqlParameter<NpgsqlLogSequenceNumber> target,
         FlyLoop? fly,
@@ -133,6 +140,14 @@ internal static class ClusterWakeScenario
                     {
                         throw new InvalidOperationException($"The tracker grain did not release a wait for {lsn} within {WaitLimit.TotalSeconds} s (replay {result.ReplayLsn}).");
                     }
+                }
+
+                break;
+            case Side.View:
+                LsnWaitResult local = await view.WaitAsync(lsn, WaitLimit, cancellationToken).ConfigureAwait(false);
+                if (!local.IsReady)
+                {
+                    throw new InvalidOperationException($"The replay view did not release a wait for {lsn} within {WaitLimit.TotalSeconds} s (replay {local.ReplayLsn}).");
                 }
 
                 break;
@@ -199,4 +214,4 @@ internal static class ClusterWakeScenario
 }
 
 /// <summary>What <see cref="ClusterWakeScenario"/> measured, in milliseconds.</summary>
-internal sealed record WakeFigures(Percentiles Ours, Percentiles Limit, Percentiles Ping, Percentiles? Fly, Percentiles? OursBusy, Percentiles? LimitBusy);
+internal sealed record WakeFigures(Percentiles Ours, Percentiles Limit, Percentiles Ping, Percentiles? Fly, Percentiles? OursBusy, Percentiles? LimitBusy, Percentiles? View, Percentiles? ViewBusy);

@@ -34,7 +34,7 @@ internal sealed partial class LsnTrackerGrain : Grain, ILsnTrackerGrain, IIncomi
     private readonly Dictionary<GrainId, PushState> _pushes = new();
     private readonly HashSet<NotificationRequest> _notifications = new();
     private readonly HashSet<Task> _inFlight = new();
-    private readonly Dictionary<GrainId, CallerWaits> _callers = new();
+    private readonly CallerWaitCounts _callers = new();
 
     // The caller of the request being invoked: set by Invoke just before the method runs, read by it synchronously.
     private GrainId _caller;
@@ -93,6 +93,7 @@ internal sealed partial class LsnTrackerGrain : Grain, ILsnTrackerGrain, IIncomi
 
         _notifications.Clear();
         _callers.Clear();
+
         if (_tracker is { } tracker)
         {
             _tracker = null;
@@ -146,19 +147,7 @@ internal sealed partial class LsnTrackerGrain : Grain, ILsnTrackerGrain, IIncomi
         }
 
         CountCaller(caller, 1);
-        return CompleteCountedWaitAsync(wait, lsn, caller);
-    }
-
-    private async Task<LsnWaitResult> CompleteCountedWaitAsync(ValueTask<LsnWaitResult> wait, Lsn lsn, GrainId caller)
-    {
-        try
-        {
-            return await CompleteWaitAsync(wait, lsn).ConfigureAwait(true);
-        }
-        finally
-        {
-            CountCaller(caller, -1);
-        }
+        return CompleteWaitAsync(new ValueTask<LsnWaitResult>(_callers.UncountWhenDoneAsync(wait, caller, _options.Tracker.MaxPendingWaitersPerClient)), lsn);
     }
 
     private async Task<LsnWaitResult> CompleteWaitAsync(ValueTask<LsnWaitResult> wait, Lsn lsn)
@@ -177,39 +166,21 @@ internal sealed partial class LsnTrackerGrain : Grain, ILsnTrackerGrain, IIncomi
     private LimitExceededException? CallerRefusal(GrainId caller)
     {
         int cap = _options.Tracker.MaxPendingWaitersPerClient;
-        if (!_callers.TryGetValue(caller, out CallerWaits? waits) || waits.Pending < cap)
+        if (!_callers.AtCap(caller, cap, out bool firstRefusal))
         {
             return null;
         }
 
         TrackerMetrics.WaitsRejected.Add(1, new KeyValuePair<string, object?>("orleanslsn.region", _region));
-        if (!waits.Warned)
+        if (firstRefusal)
         {
-            waits.Warned = true;
             Log.CallerAtCap(_logger, _region, caller.IsDefault ? "(unknown)" : caller.ToString(), cap);
         }
 
         return new LimitExceededException(MaxPendingWaitersPerClientKey, cap, $"The tracker of region '{_region}'", "pending waits of one caller");
     }
 
-    private void CountCaller(GrainId caller, int delta)
-    {
-        if (!_callers.TryGetValue(caller, out CallerWaits? waits))
-        {
-            waits = new CallerWaits();
-            _callers[caller] = waits;
-        }
-
-        waits.Pending += delta;
-        if (waits.Pending <= 0)
-        {
-            _callers.Remove(caller);
-        }
-        else if (waits.Pending < _options.Tracker.MaxPendingWaitersPerClient / 2)
-        {
-            waits.Warned = false;
-        }
-    }
+    private void CountCaller(GrainId caller, int delta) => _callers.Add(caller, delta, _options.Tracker.MaxPendingWaitersPerClient);
 
     public Task RequestNotification(Lsn lsn, ILsnObserver observer)
     {
@@ -222,14 +193,28 @@ internal sealed partial class LsnTrackerGrain : Grain, ILsnTrackerGrain, IIncomi
         }
 
         var request = new NotificationRequest(lsn, observer, caller);
-        // Registered in the engine first: a request refused there (the waiter cap) leaves nothing behind here. The
-        // callback runs on the grain's scheduler, so it cannot see the request before it is added below.
-        request.Registration = Tracker.RequestNotification(
-            lsn,
-            result => _ = Task.Factory.StartNew(() => OnNotificationDue(request, result), CancellationToken.None, TaskCreationOptions.None, _scheduler),
-            _options.Observers.NotificationLifetime);
-        _notifications.Add(request);
+        // Counted before the engine may call back (on the thread pool, where the count drops); a refusal there (the
+        // waiter cap) takes the count back and leaves nothing behind here. OnNotificationDue runs on the grain's
+        // scheduler, so it cannot see the request before it is added below.
         CountCaller(caller, 1);
+        try
+        {
+            request.Registration = Tracker.RequestNotification(
+                lsn,
+                result =>
+                {
+                    CountCaller(request.Caller, -1);
+                    _ = Task.Factory.StartNew(() => OnNotificationDue(request, result), CancellationToken.None, TaskCreationOptions.None, _scheduler);
+                },
+                _options.Observers.NotificationLifetime);
+        }
+        catch
+        {
+            CountCaller(caller, -1);
+            throw;
+        }
+
+        _notifications.Add(request);
         UpdateKeepAlive();
         return Task.CompletedTask;
     }
@@ -397,7 +382,6 @@ internal sealed partial class LsnTrackerGrain : Grain, ILsnTrackerGrain, IIncomi
             return;
         }
 
-        CountCaller(request.Caller, -1);
         UpdateKeepAlive();
         if (result.Outcome == LsnWaitOutcome.Ready)
         {
@@ -505,14 +489,5 @@ internal sealed partial class LsnTrackerGrain : Grain, ILsnTrackerGrain, IIncomi
         internal GrainId Caller { get; } = caller;
 
         internal IDisposable? Registration { get; set; }
-    }
-
-    /// <summary>Pending waits and notification requests of one caller, for <c>OrleansLsn:Tracker:MaxPendingWaitersPerClient</c>.</summary>
-    private sealed class CallerWaits
-    {
-        internal int Pending { get; set; }
-
-        /// <summary>The caller reached its cap and that was logged; cleared when it falls below half of it.</summary>
-        internal bool Warned { get; set; }
     }
 }

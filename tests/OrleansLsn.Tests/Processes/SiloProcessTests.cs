@@ -95,6 +95,54 @@ public sealed class SiloProcessTests(DeploymentFixture fixture)
     }
 
     [Fact]
+    public async Task KillNineOfTheTrackersSilo_WithTenThousandViewWaitsPending_EachEndsReadyInTimeOrTimedOutAtIt()
+    {
+        const int Waits = 10_000;
+        TimeSpan timeout = TimeSpan.FromSeconds(30);
+        await fixture.RestoreAsync(EuWest);
+        await using var views = new ReplayViews(fixture.Client, new ReplayViewOptions { StaleAfter = TimeSpan.FromMilliseconds(500), CallTimeout = TimeSpan.FromSeconds(1) });
+        ReplayView view = views.Get(EuWest);
+        await using NpgsqlConnection primary = await OpenAsync(Deployment.Postgres.Primary.ConnectionString);
+        Lsn start = await PrimaryLsn.GetCurrentInsertLsnAsync(primary, Ct);
+        Assert.Equal(LsnWaitOutcome.Ready, (await view.WaitAsync(start, TimeSpan.FromSeconds(20), Ct)).Outcome);
+        ILsnTrackerGrain tracker = fixture.Client.GetGrain<ILsnTrackerGrain>(EuWest);
+        LsnTrackerStatus before = await tracker.GetStatus();
+        SiloProcess victim = Deployment.SiloAt(before.Silo) ?? throw new InvalidOperationException($"no process for {before.Silo}");
+
+        // Targets past the primary's position: none is replayed before the kill; WAL written after it reaches them all.
+        var sw = Stopwatch.StartNew();
+        var waits = new Task<(LsnWaitResult Result, TimeSpan Elapsed, Lsn Target)>[Waits];
+        for (int i = 0; i < Waits; i++)
+        {
+            Lsn target = start + (ulong)(65_536 + i);
+            waits[i] = TimedAsync(view.WaitAsync(target, timeout, Ct), target);
+        }
+
+        victim.Kill();
+        await ExecAsync(primary, "select pg_logical_emit_message(false, 'view-kill', repeat('x', 200000))");
+        var results = await Task.WhenAll(waits).WaitAsync(timeout + TimeSpan.FromSeconds(20), Ct);
+        await using NpgsqlConnection replica = await OpenAsync(Deployment.ReplicaOf(EuWest));
+        Lsn replayed = Lsn.Parse(await ScalarAsync<string>(replica, "select pg_last_wal_replay_lsn()::text"));
+        int ready = results.Count(r => r.Result.IsReady);
+        string figures = $"kill -9 of {victim.Name} with {Waits} view waits pending: {ready} ready, the last after {results.Max(r => r.Elapsed).TotalSeconds:0.0} s; " +
+            $"view: {view.Pushes} pushes, {view.WatchCalls} watch calls, {view.PullCalls} pulls";
+        TestContext.Current.SendDiagnosticMessage(figures);
+        Assert.All(results, r => Assert.True(
+            r.Result.IsReady ? r.Elapsed < timeout : r.Elapsed >= timeout,
+            $"{r.Target}: {r.Result.Outcome} after {r.Elapsed.TotalMilliseconds:0} ms ({figures})"));
+        Assert.All(results.Where(r => r.Result.IsReady), r => Assert.True(r.Target <= replayed, $"{r.Target} Ready but the replica is at {replayed}"));
+        Assert.True(ready == Waits, $"the region's other silo took over well within {timeout.TotalSeconds} s, so every wait should be ready ({figures})");
+        Assert.Equal(0, view.PendingWaits);
+        await fixture.RestoreAsync(EuWest);
+
+        async Task<(LsnWaitResult, TimeSpan, Lsn)> TimedAsync(ValueTask<LsnWaitResult> wait, Lsn target)
+        {
+            LsnWaitResult result = await wait;
+            return (result, sw.Elapsed, target);
+        }
+    }
+
+    [Fact]
     public async Task KillingTheSiloHostingTheReplicationGrain_WhileChangesFlow_EveryCommittedChangeArrives()
     {
         const int Rows = 300;
