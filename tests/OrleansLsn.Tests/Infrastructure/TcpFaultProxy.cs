@@ -6,12 +6,13 @@ namespace OrleansLsn.Tests.Infrastructure;
 /// <summary>
 /// A loopback TCP proxy in front of a real server, for fault injection: <see cref="Freeze"/> stops moving bytes in both
 /// directions (a hung server or a black-holed network: connections stay open, nothing arrives), <see cref="Thaw"/>
-/// resumes, <see cref="DropConnections"/> resets every proxied connection.
+/// resumes, <see cref="DropConnections"/> resets every proxied connection, <see cref="Retarget"/> sends new connections to
+/// another server (a replica replaced behind the same address).
 /// </summary>
 public sealed class TcpFaultProxy : IAsyncDisposable
 {
     private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
-    private readonly IPEndPoint _target;
+    private IPEndPoint _target;
     private readonly CancellationTokenSource _stop = new();
     private readonly List<(TcpClient Client, TcpClient Server)> _pairs = [];
     private readonly Lock _lock = new();
@@ -26,6 +27,15 @@ public sealed class TcpFaultProxy : IAsyncDisposable
     }
 
     public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+
+    /// <summary>New connections go to <paramref name="targetHost"/>:<paramref name="targetPort"/>; open ones stay where they are.</summary>
+    public void Retarget(string targetHost, int targetPort)
+    {
+        lock (_lock)
+        {
+            _target = new IPEndPoint(IPAddress.Parse(targetHost), targetPort);
+        }
+    }
 
     public void Freeze()
     {
@@ -103,9 +113,15 @@ public sealed class TcpFaultProxy : IAsyncDisposable
         {
             TcpClient client = await _listener.AcceptTcpClientAsync(_stop.Token);
             var server = new TcpClient();
+            IPEndPoint target;
+            lock (_lock)
+            {
+                target = _target;
+            }
+
             try
             {
-                await server.ConnectAsync(_target, _stop.Token);
+                await server.ConnectAsync(target, _stop.Token);
             }
             catch (SocketException)
             {
