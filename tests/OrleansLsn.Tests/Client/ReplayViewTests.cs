@@ -300,6 +300,27 @@ public sealed class ReplayViewTests : ClusterTestBase, IAsyncDisposable
     }
 
     [Fact]
+    public async Task ViewUnusedForItsIdleLifetime_IsRetiredAndUnregistered_TheNextWaitStartsANewOne()
+    {
+        await using var views = new ReplayViews(Client, new ReplayViewOptions { IdleLifetime = TimeSpan.FromMilliseconds(300) });
+        await using NpgsqlConnection primary = await _primary.OpenConnectionAsync(Ct);
+        Lsn written = await PrimaryLsn.GetCurrentInsertLsnAsync(primary, Ct);
+        ILsnTrackerGrain tracker = Client.GetGrain<ILsnTrackerGrain>(LsnTestCluster.UsEast);
+        int before = (await tracker.GetStatus()).Views;
+        ReplayView first = views.Get(LsnTestCluster.UsEast);
+        Assert.Equal(LsnWaitOutcome.Ready, (await first.WaitAsync(written, Deadline, Ct)).Outcome);
+        Assert.Equal(before + 1, (await tracker.GetStatus()).Views);
+
+        await Wait.UntilAsync(() => views.Regions.Count == 0, Deadline, () => $"the idle view retired (regions: {string.Join(", ", views.Regions)})", Ct);
+        await Wait.UntilAsync(async () => (await tracker.GetStatus()).Views == before, Deadline, () => "the tracker to forget the retired view", Ct);
+        Assert.Throws<ObjectDisposedException>(() => first.WaitAsync(written + (1UL << 40), TimeSpan.FromSeconds(1), Ct));
+
+        // The session-level entry point starts a new view for the region.
+        Assert.Equal(LsnWaitOutcome.Ready, (await views.WaitAsync(LsnTestCluster.UsEast, written, Deadline, Ct)).Outcome);
+        Assert.NotSame(first, views.Get(LsnTestCluster.UsEast));
+    }
+
+    [Fact]
     public void RoutingOptions_AreChecked()
     {
         var unknown = Assert.Throws<ArgumentException>(() => new ReadYourWritesSession(Client, _primary, Replicas, new ReadYourWritesOptions { ReplicaOrder = ["ap-north"] }));
