@@ -64,6 +64,13 @@ public sealed partial class ReplayView : IWaiterOwner
     private ulong _demandUntil;
     private long _demandLeaseEnd;
 
+    // 1 while a WatchReplay call is in flight (from the loop or from a waiting thread): one call at a time per view, so
+    // an older demand never arrives after a newer one.
+    private int _callGate;
+
+    // When the registration is due for renewal (a timestamp; 0 = register now): set by any successful call.
+    private long _renewAt;
+
     private long _pushes;
     private long _calls;
     private long _pulls;
@@ -206,7 +213,7 @@ public sealed partial class ReplayView : IWaiterOwner
             signal = lsn.Value > Volatile.Read(ref _demandUntil) || now >= Volatile.Read(ref _demandLeaseEnd) || _index.Count == 1;
         }
 
-        if (signal)
+        if (signal && !TrySendDemandNow(now))
         {
             Signal();
         }
@@ -265,6 +272,59 @@ public sealed partial class ReplayView : IWaiterOwner
     }
 
     private ILsnTrackerGrain Tracker => _grains.GetGrain<ILsnTrackerGrain>(Region);
+
+    /// <summary>
+    /// Sends the demand from the waiting thread when no call is in flight: a wait for a new LSN then costs one call, not
+    /// a hop to the loop first. The loop handles everything else (failures, staleness, renewals).
+    /// </summary>
+    private bool TrySendDemandNow(long now)
+    {
+        if (Interlocked.CompareExchange(ref _callGate, 1, 0) != 0)
+        {
+            return false;
+        }
+
+        (int pending, Lsn maxTarget, long maxDeadline) = Pending();
+        if (pending == 0)
+        {
+            Volatile.Write(ref _callGate, 0);
+            return true;
+        }
+
+        _ = SendDemandNowAsync(maxTarget, LeaseFor(maxDeadline, now), now);
+        return true;
+    }
+
+    private async Task SendDemandNowAsync(Lsn until, TimeSpan lease, long now)
+    {
+        try
+        {
+            Interlocked.Increment(ref _calls);
+            ReplayViewState state = await Tracker.WatchReplay(_reference, until, lease).WaitAsync(_options.CallTimeout, _time, _stop.Token).ConfigureAwait(false);
+            RecordDemand(until, lease, now);
+            Volatile.Write(ref _renewAt, now + (long)(_options.RenewalPeriod.TotalSeconds * _time.TimestampFrequency));
+            Apply(state, pushed: false);
+        }
+#pragma warning disable CA1031 // The loop takes over: it sees the demand lapsed, calls again and handles the failure.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+        }
+        finally
+        {
+            Volatile.Write(ref _callGate, 0);
+            Signal();
+        }
+    }
+
+    private void RecordDemand(Lsn until, TimeSpan lease, long now)
+    {
+        Volatile.Write(ref _demandUntil, until.Value);
+        Volatile.Write(ref _demandLeaseEnd, now + (long)(lease.TotalSeconds * _time.TimestampFrequency));
+
+        // Staleness counts from here: the tracker now knows what the view needs.
+        Volatile.Write(ref _staleSince, now);
+    }
 
     private void Signal()
     {
@@ -410,8 +470,6 @@ public sealed partial class ReplayView : IWaiterOwner
     {
         await Task.Yield();
         CancellationToken stop = _stop.Token;
-        bool registered = false;
-        long renewAt = 0;
         TimeSpan backoff = _options.RetryInitialDelay;
         int failures = 0;
         try
@@ -428,24 +486,37 @@ public sealed partial class ReplayView : IWaiterOwner
                 bool demandLapsed = pending > 0 && (maxTarget.Value > Volatile.Read(ref _demandUntil) || now >= Volatile.Read(ref _demandLeaseEnd));
                 long staleReference = Math.Max(Volatile.Read(ref _lastPush), Volatile.Read(ref _staleSince));
                 bool stale = pending > 0 && _time.GetElapsedTime(staleReference, now) >= _options.StaleAfter;
-                if (demandLapsed || stale || !registered || now >= renewAt)
+                if ((demandLapsed || stale || now >= Volatile.Read(ref _renewAt)) && Interlocked.CompareExchange(ref _callGate, 1, 0) != 0)
+                {
+                    // A waiting thread's call is in flight; its end signals the loop.
+                    await WaitForSignalAsync(_options.CallTimeout, stop).ConfigureAwait(false);
+                    continue;
+                }
+
+                if (demandLapsed || stale || now >= Volatile.Read(ref _renewAt))
                 {
                     Lsn? until = pending > 0 ? maxTarget : null;
                     TimeSpan lease = LeaseFor(maxDeadline, now);
                     try
                     {
                         Interlocked.Increment(ref _calls);
-                        ReplayViewState state = await Tracker.WatchReplay(_reference, until, until is null ? null : lease)
-                            .WaitAsync(_options.CallTimeout, _time, stop).ConfigureAwait(false);
-                        if (until is Lsn sent)
+                        ReplayViewState state;
+                        try
                         {
-                            Volatile.Write(ref _demandUntil, sent.Value);
-                            Volatile.Write(ref _demandLeaseEnd, now + (long)(lease.TotalSeconds * _time.TimestampFrequency));
+                            state = await Tracker.WatchReplay(_reference, until, until is null ? null : lease)
+                                .WaitAsync(_options.CallTimeout, _time, stop).ConfigureAwait(false);
+                        }
+                        finally
+                        {
+                            Volatile.Write(ref _callGate, 0);
                         }
 
-                        if (until is not null || stale)
+                        if (until is Lsn sent)
                         {
-                            // Staleness counts from here: the tracker now knows what the view needs.
+                            RecordDemand(sent, lease, now);
+                        }
+                        else if (stale)
+                        {
                             Volatile.Write(ref _staleSince, now);
                         }
 
@@ -456,8 +527,7 @@ public sealed partial class ReplayView : IWaiterOwner
                             Log.Recovered(_logger, Region, failures);
                         }
 
-                        registered = true;
-                        renewAt = now + (long)(_options.RenewalPeriod.TotalSeconds * _time.TimestampFrequency);
+                        Volatile.Write(ref _renewAt, now + (long)(_options.RenewalPeriod.TotalSeconds * _time.TimestampFrequency));
                         failures = 0;
                         backoff = _options.RetryInitialDelay;
                     }
@@ -470,7 +540,7 @@ public sealed partial class ReplayView : IWaiterOwner
 #pragma warning restore CA1031
                     {
                         failures++;
-                        registered = false;
+                        Volatile.Write(ref _renewAt, 0);
                         Log.CallFailed(_logger, Region, failures, backoff.TotalMilliseconds, e.GetType().Name, e.Message);
                         if (e is RegionUnavailableException unavailable)
                         {
@@ -493,7 +563,7 @@ public sealed partial class ReplayView : IWaiterOwner
                     }
                 }
 
-                await WaitForSignalAsync(NextWake(pending, renewAt), stop).ConfigureAwait(false);
+                await WaitForSignalAsync(NextWake(pending, Volatile.Read(ref _renewAt)), stop).ConfigureAwait(false);
             }
 
             try
