@@ -15,6 +15,7 @@ COPY src/Directory.Build.props src/
 COPY src/Interfaces/OrleansLsn.Interfaces.csproj src/Interfaces/
 COPY src/Grains/OrleansLsn.Grains.csproj src/Grains/
 COPY src/PostgresLocal/OrleansLsn.PostgresLocal.csproj src/PostgresLocal/
+COPY src/Waiting/OrleansLsn.Waiting.csproj src/Waiting/
 COPY src/Client/OrleansLsn.Client.csproj src/Client/
 COPY src/Silo/OrleansLsn.Silo.csproj src/Silo/
 RUN dotnet restore src/Silo/OrleansLsn.Silo.csproj
