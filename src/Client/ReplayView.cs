@@ -71,6 +71,10 @@ public sealed partial class ReplayView : IWaiterOwner
     // When the registration is due for renewal (a timestamp; 0 = register now): set by any successful call.
     private long _renewAt;
 
+    // The last call to the tracker failed: only the loop calls (with backoff) until one succeeds, so that new waits
+    // during an outage never become a stream of calls.
+    private volatile bool _failing;
+
     private long _pushes;
     private long _calls;
     private long _pulls;
@@ -279,7 +283,7 @@ public sealed partial class ReplayView : IWaiterOwner
     /// </summary>
     private bool TrySendDemandNow(long now)
     {
-        if (Interlocked.CompareExchange(ref _callGate, 1, 0) != 0)
+        if (_failing || Interlocked.CompareExchange(ref _callGate, 1, 0) != 0)
         {
             return false;
         }
@@ -305,10 +309,11 @@ public sealed partial class ReplayView : IWaiterOwner
             Volatile.Write(ref _renewAt, now + (long)(_options.RenewalPeriod.TotalSeconds * _time.TimestampFrequency));
             Apply(state, pushed: false);
         }
-#pragma warning disable CA1031 // The loop takes over: it sees the demand lapsed, calls again and handles the failure.
+#pragma warning disable CA1031 // The loop takes over: it sees the demand lapsed, calls again (with backoff) and handles the failure.
         catch (Exception)
 #pragma warning restore CA1031
         {
+            _failing = true;
         }
         finally
         {
@@ -521,6 +526,7 @@ public sealed partial class ReplayView : IWaiterOwner
                         }
 
                         _regionError = null;
+                        _failing = false;
                         Apply(state, pushed: false);
                         if (failures > 0)
                         {
@@ -540,6 +546,7 @@ public sealed partial class ReplayView : IWaiterOwner
 #pragma warning restore CA1031
                     {
                         failures++;
+                        _failing = true;
                         Volatile.Write(ref _renewAt, 0);
                         Log.CallFailed(_logger, Region, failures, backoff.TotalMilliseconds, e.GetType().Name, e.Message);
                         if (e is RegionUnavailableException unavailable)
@@ -552,7 +559,8 @@ public sealed partial class ReplayView : IWaiterOwner
                             EnsurePull();
                         }
 
-                        await WaitForSignalAsync(backoff, stop).ConfigureAwait(false);
+                        // Not cut short by new waits: during an outage the view calls at the backoff's pace, whatever the load.
+                        await Task.Delay(backoff, _time, stop).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                         backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, _options.RetryMaxDelay.Ticks));
                         continue;
                     }

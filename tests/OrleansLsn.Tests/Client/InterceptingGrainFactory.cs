@@ -14,12 +14,24 @@ public class InterceptingGrainFactory : DispatchProxy
     private Func<int, object?> _answerWait = _ => null;
     private int _getGrainCalls;
     private int _waitCalls;
+    private int _watchCalls;
+    private volatile Func<Exception?>? _failWatch;
 
     /// <summary>Calls of any <see cref="IGrainFactory"/> method.</summary>
     public int GetGrainCalls => Volatile.Read(ref _getGrainCalls);
 
     /// <summary>Calls of <see cref="ILsnTrackerGrain.RequestAndAwait"/> through grains from this factory, failed ones included.</summary>
     public int WaitCalls => Volatile.Read(ref _waitCalls);
+
+    /// <summary>Calls of <see cref="ILsnTrackerGrain.WatchReplay"/> through grains from this factory, failed ones included.</summary>
+    public int WatchCalls => Volatile.Read(ref _watchCalls);
+
+    /// <summary>While set, each <see cref="ILsnTrackerGrain.WatchReplay"/> fails with the exception it returns (null: the real call).</summary>
+    public Func<Exception?>? FailWatch
+    {
+        get => _failWatch;
+        set => _failWatch = value;
+    }
 
     /// <summary>
     /// Wraps <paramref name="inner"/>; <paramref name="answerWait"/> gets the 1-based number of a wait call and returns
@@ -56,6 +68,12 @@ public class InterceptingGrainFactory : DispatchProxy
     }
 
     internal object? NextWait() => _answerWait(Interlocked.Increment(ref _waitCalls));
+
+    internal Exception? NextWatch()
+    {
+        Interlocked.Increment(ref _watchCalls);
+        return _failWatch?.Invoke();
+    }
 }
 
 /// <summary>An <see cref="ILsnTrackerGrain"/> that forwards to the real grain unless its factory answers the wait.</summary>
@@ -76,6 +94,11 @@ public class TrackerInterceptor : DispatchProxy
     protected override object? Invoke(MethodInfo? targetMethod, object?[]? args)
     {
         ArgumentNullException.ThrowIfNull(targetMethod);
+        if (targetMethod.Name == nameof(ILsnTrackerGrain.WatchReplay) && _owner.NextWatch() is { } watchFailure)
+        {
+            return Task.FromException<ReplayViewState>(watchFailure);
+        }
+
         if (targetMethod.Name == nameof(ILsnTrackerGrain.RequestAndAwait))
         {
             switch (_owner.NextWait())

@@ -325,6 +325,50 @@ public sealed class ReplayViewTests : ClusterTestBase, IAsyncDisposable
     }
 
     [Fact]
+    public async Task TrackerUnreachable_ThousandsOfNewWaits_CallAtTheBackoffsPace_AndEachTimesOutAtItsTimeout()
+    {
+        var unreachable = new SiloUnavailableException("simulated: the tracker's silo is unreachable");
+        (IGrainFactory grains, InterceptingGrainFactory calls) = InterceptingGrainFactory.Create(Client, _ => unreachable);
+        calls.FailWatch = () => unreachable;
+        await using var views = new ReplayViews(grains, new ReplayViewOptions { StaleAfter = TimeSpan.FromMilliseconds(200), RetryInitialDelay = TimeSpan.FromMilliseconds(50), RetryMaxDelay = TimeSpan.FromMilliseconds(400) });
+        ReplayView view = views.Get(LsnTestCluster.EuWest);
+        await using NpgsqlConnection primary = await _primary.OpenConnectionAsync(Ct);
+        Lsn start = await PrimaryLsn.GetCurrentInsertLsnAsync(primary, Ct);
+
+        // 2 000 waits for ever higher LSNs over about 1.5 s: each one is past the demand the view could send.
+        TimeSpan timeout = TimeSpan.FromMilliseconds(800);
+        var sw = Stopwatch.StartNew();
+        var waits = new List<Task<(LsnWaitResult Result, TimeSpan Elapsed)>>();
+        for (int i = 0; i < 2_000; i++)
+        {
+            Lsn target = start + (ulong)(1_000 + i);
+            waits.Add(TimedAsync(() => view.WaitAsync(target, timeout, Ct)));
+            if (i % 100 == 99)
+            {
+                await Task.Delay(75, Ct);
+            }
+        }
+
+        var results = await Wait.ForAsync(Task.WhenAll(waits), Deadline, "every wait to end");
+        TimeSpan elapsed = sw.Elapsed;
+        string figures = $"{calls.WatchCalls} WatchReplay calls and {calls.WaitCalls} RequestAndAwait calls in {elapsed.TotalSeconds:0.0} s for 2 000 waits";
+        TestContext.Current.TestOutputHelper?.WriteLine(figures);
+        Assert.All(results, r => Assert.Equal(LsnWaitOutcome.TimedOut, r.Result.Outcome));
+        Assert.All(results, r => Assert.True(r.Elapsed >= timeout && r.Elapsed < timeout + TimeSpan.FromSeconds(2), $"ended after {r.Elapsed.TotalMilliseconds:0} ms ({figures})"));
+        // With a backoff from 50 to 400 ms the calls are a few per second, whatever the number of waits.
+        Assert.True(calls.WatchCalls <= 40, figures);
+        Assert.True(calls.WaitCalls <= 60, figures);
+        Assert.Equal(0, view.PendingWaits);
+
+        static async Task<(LsnWaitResult, TimeSpan)> TimedAsync(Func<ValueTask<LsnWaitResult>> wait)
+        {
+            var own = Stopwatch.StartNew();
+            LsnWaitResult result = await wait();
+            return (result, own.Elapsed);
+        }
+    }
+
+    [Fact]
     public void RoutingOptions_AreChecked()
     {
         var unknown = Assert.Throws<ArgumentException>(() => new ReadYourWritesSession(Client, _primary, Replicas, new ReadYourWritesOptions { ReplicaOrder = ["ap-north"] }));
