@@ -182,6 +182,8 @@ public sealed partial class ReplayView : IWaiterOwner
         var waiter = new AsyncWaiter(this, lsn, now);
         long timeoutTimestamps = (long)(timeout.TotalSeconds * _time.TimestampFrequency);
         bool signal;
+        Lsn maxTarget;
+        long maxDeadline;
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_retired, this);
@@ -215,9 +217,11 @@ public sealed partial class ReplayView : IWaiterOwner
 
             // Only a wait the demand in force does not cover needs the loop: never one call per wait.
             signal = lsn.Value > Volatile.Read(ref _demandUntil) || now >= Volatile.Read(ref _demandLeaseEnd) || _index.Count == 1;
+            maxTarget = _maxTarget;
+            maxDeadline = _maxDeadline;
         }
 
-        if (signal && !TrySendDemandNow(now))
+        if (signal && !TrySendDemandNow(maxTarget, maxDeadline, now))
         {
             Signal();
         }
@@ -281,18 +285,11 @@ public sealed partial class ReplayView : IWaiterOwner
     /// Sends the demand from the waiting thread when no call is in flight: a wait for a new LSN then costs one call, not
     /// a hop to the loop first. The loop handles everything else (failures, staleness, renewals).
     /// </summary>
-    private bool TrySendDemandNow(long now)
+    private bool TrySendDemandNow(Lsn maxTarget, long maxDeadline, long now)
     {
         if (_failing || Interlocked.CompareExchange(ref _callGate, 1, 0) != 0)
         {
             return false;
-        }
-
-        (int pending, Lsn maxTarget, long maxDeadline) = Pending();
-        if (pending == 0)
-        {
-            Volatile.Write(ref _callGate, 0);
-            return true;
         }
 
         _ = SendDemandNowAsync(maxTarget, LeaseFor(maxDeadline, now), now);

@@ -14,40 +14,15 @@ namespace OrleansLsn.Tests.Client;
 /// deadline. Replay is paused only on the us-east standby, always resumed in <c>finally</c>.
 /// </summary>
 [Collection(ClusterCollection.Name)]
-public sealed class ReadYourWritesSessionTests : ClusterTestBase, IAsyncDisposable
+public sealed class ReadYourWritesSessionTests(ClusterFixture fixture) : ReplicaDataSourcesTestBase(fixture)
 {
-    private readonly NpgsqlDataSource _primary;
-    private readonly NpgsqlDataSource _euWest;
-    private readonly NpgsqlDataSource _usEast;
-
-    public ReadYourWritesSessionTests(ClusterFixture fixture)
-        : base(fixture)
-    {
-        _primary = NpgsqlDataSource.Create(fixture.Postgres.PrimaryConnectionString);
-        _euWest = NpgsqlDataSource.Create(fixture.Postgres.StandbyConnectionString);
-        _usEast = NpgsqlDataSource.Create(fixture.Postgres.Standby2ConnectionString);
-    }
-
-    private Dictionary<string, NpgsqlDataSource> Replicas => new()
-    {
-        [LsnTestCluster.EuWest] = _euWest,
-        [LsnTestCluster.UsEast] = _usEast,
-    };
-
-    public async ValueTask DisposeAsync()
-    {
-        await _primary.DisposeAsync();
-        await _euWest.DisposeAsync();
-        await _usEast.DisposeAsync();
-    }
-
     [Theory]
     [InlineData(LsnTestCluster.EuWest)]
     [InlineData(LsnTestCluster.UsEast)]
     public async Task WriteThenRead_SeesTheRow_EveryTime(string region)
     {
         string table = await CreateTableAsync("session_ryw_" + region.Replace('-', '_'));
-        var session = new ReadYourWritesSession(Client, _primary, Replicas);
+        var session = new ReadYourWritesSession(Client, PrimarySource, Replicas);
         for (int i = 1; i <= 20; i++)
         {
             int inserted = await session.ExecuteWriteAsync(async c =>
@@ -68,7 +43,7 @@ public sealed class ReadYourWritesSessionTests : ClusterTestBase, IAsyncDisposab
     public async Task RecordWriteAsync_AfterTheCallersOwnCommit_KeepsTheHighestLsn_AndTheReadSeesIt()
     {
         string table = await CreateTableAsync("session_record");
-        var session = new ReadYourWritesSession(Client, _primary, Replicas);
+        var session = new ReadYourWritesSession(Client, PrimarySource, Replicas);
         await using NpgsqlConnection primary = await OpenAsync(Fixture.Postgres.PrimaryConnectionString);
         await using (NpgsqlTransaction tx = await primary.BeginTransactionAsync(Ct))
         {
@@ -89,7 +64,7 @@ public sealed class ReadYourWritesSessionTests : ClusterTestBase, IAsyncDisposab
     public async Task NoWrite_OpensTheReplica_WithoutAnyTrackerCall()
     {
         (IGrainFactory grains, InterceptingGrainFactory calls) = InterceptingGrainFactory.Create(Client);
-        var session = new ReadYourWritesSession(grains, _primary, Replicas);
+        var session = new ReadYourWritesSession(grains, PrimarySource, Replicas);
         Assert.Null(session.LastWrite);
         foreach (string region in Replicas.Keys)
         {
@@ -104,7 +79,7 @@ public sealed class ReadYourWritesSessionTests : ClusterTestBase, IAsyncDisposab
     public async Task UnknownRegion_IsRefused_ListingTheConfiguredRegions()
     {
         (IGrainFactory grains, InterceptingGrainFactory calls) = InterceptingGrainFactory.Create(Client);
-        var session = new ReadYourWritesSession(grains, _primary, Replicas);
+        var session = new ReadYourWritesSession(grains, PrimarySource, Replicas);
         session.RecordWrite(Lsn.Parse("0/1"));
         var error = await Assert.ThrowsAsync<ArgumentException>(() => session.OpenReadConnectionAsync("ap-north", Ct));
         Assert.Equal("region", error.ParamName);
@@ -118,7 +93,7 @@ public sealed class ReadYourWritesSessionTests : ClusterTestBase, IAsyncDisposab
     {
         string table = await CreateTableAsync("session_throw");
         var options = new ReadYourWritesOptions { WaitTimeout = TimeSpan.FromMilliseconds(700), OnTimeout = ReadYourWritesTimeoutPolicy.Throw };
-        var session = new ReadYourWritesSession(Client, _primary, Replicas, options);
+        var session = new ReadYourWritesSession(Client, PrimarySource, Replicas, options);
         // The timeout names the replay position, so the region's tracker must have read one before replay stops.
         ILsnTrackerGrain usEast = Client.GetGrain<ILsnTrackerGrain>(LsnTestCluster.UsEast);
         await Wait.UntilAsync(async () => await usEast.GetLastReplay() is not null, TimeSpan.FromSeconds(20), () => "a replay position in us-east", Ct);
@@ -155,9 +130,9 @@ public sealed class ReadYourWritesSessionTests : ClusterTestBase, IAsyncDisposab
     [Fact]
     public async Task PausedReplay_WithUsePrimary_HandsOutThePrimary_WhereTheRowIs()
     {
-        string table = await CreateTableAsync("session_use_primary");
+        string table = await CreateTableAsync("session_usePrimarySource");
         var options = new ReadYourWritesOptions { WaitTimeout = TimeSpan.FromMilliseconds(500), OnTimeout = ReadYourWritesTimeoutPolicy.UsePrimary };
-        var session = new ReadYourWritesSession(Client, _primary, Replicas, options);
+        var session = new ReadYourWritesSession(Client, PrimarySource, Replicas, options);
         await ReplicaControl.PauseReplayAsync(Fixture.Postgres.Standby2ConnectionString, Ct);
         try
         {
@@ -181,7 +156,7 @@ public sealed class ReadYourWritesSessionTests : ClusterTestBase, IAsyncDisposab
     {
         string table = await CreateTableAsync("session_retry_" + failure.ToLowerInvariant());
         (IGrainFactory grains, InterceptingGrainFactory calls) = InterceptingGrainFactory.Create(Client, n => n <= 3 ? Failure(failure, n) : null);
-        var session = new ReadYourWritesSession(grains, _primary, Replicas, new ReadYourWritesOptions { WaitTimeout = TimeSpan.FromSeconds(10), UseReplayView = false });
+        var session = new ReadYourWritesSession(grains, PrimarySource, Replicas, new ReadYourWritesOptions { WaitTimeout = TimeSpan.FromSeconds(10), UseReplayView = false });
         await session.ExecuteWriteAsync(c => ExecAsync(c, $"insert into {table} values (1, 'x')"), Ct);
 
         await using NpgsqlConnection read = await session.OpenReadConnectionAsync(LsnTestCluster.EuWest, Ct);
@@ -197,7 +172,7 @@ public sealed class ReadYourWritesSessionTests : ClusterTestBase, IAsyncDisposab
         string table = await CreateTableAsync("session_early_timeout");
         (IGrainFactory grains, InterceptingGrainFactory calls) = InterceptingGrainFactory.Create(
             Client, n => n <= 2 ? new LsnWaitResult(LsnWaitOutcome.TimedOut, Lsn.Parse("0/1")) : null);
-        var session = new ReadYourWritesSession(grains, _primary, Replicas, new ReadYourWritesOptions { WaitTimeout = TimeSpan.FromSeconds(10), UseReplayView = false });
+        var session = new ReadYourWritesSession(grains, PrimarySource, Replicas, new ReadYourWritesOptions { WaitTimeout = TimeSpan.FromSeconds(10), UseReplayView = false });
         await session.ExecuteWriteAsync(c => ExecAsync(c, $"insert into {table} values (1, 'x')"), Ct);
 
         var sw = Stopwatch.StartNew();
@@ -213,7 +188,7 @@ public sealed class ReadYourWritesSessionTests : ClusterTestBase, IAsyncDisposab
         string table = await CreateTableAsync("session_unreachable");
         (IGrainFactory grains, InterceptingGrainFactory calls) = InterceptingGrainFactory.Create(Client, n => new SiloUnavailableException("simulated failure " + n));
         var options = new ReadYourWritesOptions { WaitTimeout = TimeSpan.FromMilliseconds(600), RetryInitialDelay = TimeSpan.FromMilliseconds(20), RetryMaxDelay = TimeSpan.FromMilliseconds(100), UseReplayView = false };
-        var session = new ReadYourWritesSession(grains, _primary, Replicas, options);
+        var session = new ReadYourWritesSession(grains, PrimarySource, Replicas, options);
         await session.ExecuteWriteAsync(c => ExecAsync(c, $"insert into {table} values (1, 'x')"), Ct);
 
         var sw = Stopwatch.StartNew();
@@ -225,7 +200,7 @@ public sealed class ReadYourWritesSessionTests : ClusterTestBase, IAsyncDisposab
         Assert.True(calls.WaitCalls >= 3, $"only {calls.WaitCalls} attempts in {options.WaitTimeout}");
 
         options.OnTimeout = ReadYourWritesTimeoutPolicy.UsePrimary;
-        var fallback = new ReadYourWritesSession(grains, _primary, Replicas, options);
+        var fallback = new ReadYourWritesSession(grains, PrimarySource, Replicas, options);
         fallback.RecordWrite(session.LastWrite!.Value);
         await using NpgsqlConnection read = await fallback.OpenReadConnectionAsync(LsnTestCluster.EuWest, Ct);
         Assert.False(await ScalarAsync<bool>(read, "select pg_is_in_recovery()"));
@@ -237,9 +212,9 @@ public sealed class ReadYourWritesSessionTests : ClusterTestBase, IAsyncDisposab
     public async Task RegionWithoutSilos_FailsAtOnce_AndIsNotRetried(bool useReplayView)
     {
         (IGrainFactory grains, InterceptingGrainFactory calls) = InterceptingGrainFactory.Create(Client);
-        var replicas = new Dictionary<string, NpgsqlDataSource> { [ClusterFixture.LaterRegion] = _euWest };
+        var replicas = new Dictionary<string, NpgsqlDataSource> { [ClusterFixture.LaterRegion] = EuWestSource };
         var options = new ReadYourWritesOptions { WaitTimeout = TimeSpan.FromSeconds(20), OnTimeout = ReadYourWritesTimeoutPolicy.UsePrimary, UseReplayView = useReplayView };
-        var session = new ReadYourWritesSession(grains, _primary, replicas, options);
+        var session = new ReadYourWritesSession(grains, PrimarySource, replicas, options);
         await session.ExecuteWriteAsync(c => ExecAsync(c, "select 1"), Ct);
 
         var sw = Stopwatch.StartNew();
@@ -253,7 +228,7 @@ public sealed class ReadYourWritesSessionTests : ClusterTestBase, IAsyncDisposab
     public async Task FailedWrite_StillRecordsThePrimarysPosition_SoWhatItCommittedIsSeen()
     {
         string table = await CreateTableAsync("session_failed_write");
-        var session = new ReadYourWritesSession(Client, _primary, Replicas);
+        var session = new ReadYourWritesSession(Client, PrimarySource, Replicas);
         await Assert.ThrowsAsync<PostgresException>(() => session.ExecuteWriteAsync(async c =>
         {
             await ExecAsync(c, $"insert into {table} values (1, 'committed')");
@@ -284,14 +259,14 @@ public sealed class ReadYourWritesSessionTests : ClusterTestBase, IAsyncDisposab
             RetryInitialDelay = TimeSpan.Zero,
             CallGrace = TimeSpan.FromSeconds(-1),
         };
-        var error = Assert.Throws<ArgumentException>(() => new ReadYourWritesSession(Client, _primary, Replicas, options));
+        var error = Assert.Throws<ArgumentException>(() => new ReadYourWritesSession(Client, PrimarySource, Replicas, options));
         Assert.Equal("options", error.ParamName);
         foreach (string name in new[] { "WaitTimeout", "OnTimeout", "RetryInitialDelay", "CallGrace" })
         {
             Assert.Contains(name + " must be", error.Message, StringComparison.Ordinal);
         }
 
-        Assert.Throws<ArgumentException>(() => new ReadYourWritesSession(Client, _primary, new Dictionary<string, NpgsqlDataSource>()));
-        Assert.Throws<ArgumentException>(() => new ReadYourWritesSession(Client, _primary, Replicas).RecordWrite(Lsn.Invalid));
+        Assert.Throws<ArgumentException>(() => new ReadYourWritesSession(Client, PrimarySource, new Dictionary<string, NpgsqlDataSource>()));
+        Assert.Throws<ArgumentException>(() => new ReadYourWritesSession(Client, PrimarySource, Replicas).RecordWrite(Lsn.Invalid));
     }
 }

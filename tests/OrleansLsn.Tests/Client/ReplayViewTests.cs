@@ -15,41 +15,16 @@ namespace OrleansLsn.Tests.Client;
 /// us-east standby, always resumed in <c>finally</c>.
 /// </summary>
 [Collection(ClusterCollection.Name)]
-public sealed class ReplayViewTests : ClusterTestBase, IAsyncDisposable
+public sealed class ReplayViewTests(ClusterFixture fixture) : ReplicaDataSourcesTestBase(fixture)
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(20);
-
-    private readonly NpgsqlDataSource _primary;
-    private readonly NpgsqlDataSource _euWest;
-    private readonly NpgsqlDataSource _usEast;
-
-    public ReplayViewTests(ClusterFixture fixture)
-        : base(fixture)
-    {
-        _primary = NpgsqlDataSource.Create(fixture.Postgres.PrimaryConnectionString);
-        _euWest = NpgsqlDataSource.Create(fixture.Postgres.StandbyConnectionString);
-        _usEast = NpgsqlDataSource.Create(fixture.Postgres.Standby2ConnectionString);
-    }
-
-    private Dictionary<string, NpgsqlDataSource> Replicas => new()
-    {
-        [LsnTestCluster.EuWest] = _euWest,
-        [LsnTestCluster.UsEast] = _usEast,
-    };
-
-    public async ValueTask DisposeAsync()
-    {
-        await _primary.DisposeAsync();
-        await _euWest.DisposeAsync();
-        await _usEast.DisposeAsync();
-    }
 
     [Fact]
     public async Task WaitForAReplayedLsn_ReturnsAtOnce_WithNoGrainCall()
     {
         (IGrainFactory grains, InterceptingGrainFactory calls) = InterceptingGrainFactory.Create(Client);
         await using var views = new ReplayViews(grains);
-        await using NpgsqlConnection primary = await _primary.OpenConnectionAsync(Ct);
+        await using NpgsqlConnection primary = await PrimarySource.OpenConnectionAsync(Ct);
         Lsn written = await PrimaryLsn.GetCurrentInsertLsnAsync(primary, Ct);
         Assert.Equal(LsnWaitOutcome.Ready, (await views.WaitAsync(LsnTestCluster.EuWest, written, Deadline, Ct)).Outcome);
         ReplayView view = views.Get(LsnTestCluster.EuWest);
@@ -86,7 +61,7 @@ public sealed class ReplayViewTests : ClusterTestBase, IAsyncDisposable
         int timedOut = 0;
         int falseReady = 0;
         var problems = new List<string>();
-        await using NpgsqlConnection primary = await _primary.OpenConnectionAsync(Ct);
+        await using NpgsqlConnection primary = await PrimarySource.OpenConnectionAsync(Ct);
         bool paused = false;
         try
         {
@@ -143,7 +118,7 @@ public sealed class ReplayViewTests : ClusterTestBase, IAsyncDisposable
             if (result.IsReady)
             {
                 // Right after Ready: the row must be on the replica.
-                await using NpgsqlConnection replica = await _usEast.OpenConnectionAsync(Ct);
+                await using NpgsqlConnection replica = await UsEastSource.OpenConnectionAsync(Ct);
                 bool there = await ScalarAsync<bool>(replica, $"select exists(select 1 from {table} where id = $1)", id);
                 lock (problems)
                 {
@@ -177,7 +152,7 @@ public sealed class ReplayViewTests : ClusterTestBase, IAsyncDisposable
     public async Task Timeout_EndsTheWaitAtItsTimeout_AndCancellationRemovesTheWaiterAtOnce()
     {
         await using var views = new ReplayViews(Client);
-        await using NpgsqlConnection primary = await _primary.OpenConnectionAsync(Ct);
+        await using NpgsqlConnection primary = await PrimarySource.OpenConnectionAsync(Ct);
         Lsn written = await PrimaryLsn.GetCurrentInsertLsnAsync(primary, Ct);
         ReplayView view = views.Get(LsnTestCluster.EuWest);
         Assert.Equal(LsnWaitOutcome.Ready, (await view.WaitAsync(written, Deadline, Ct)).Outcome);
@@ -209,7 +184,7 @@ public sealed class ReplayViewTests : ClusterTestBase, IAsyncDisposable
     {
         string table = await CreateTableAsync("view_dropped");
         await using var views = new ReplayViews(Client, new ReplayViewOptions { StaleAfter = TimeSpan.FromMilliseconds(300) });
-        await using NpgsqlConnection primary = await _primary.OpenConnectionAsync(Ct);
+        await using NpgsqlConnection primary = await PrimarySource.OpenConnectionAsync(Ct);
         ReplayView view = views.Get(LsnTestCluster.EuWest);
         Assert.Equal(LsnWaitOutcome.Ready, (await view.WaitAsync(await InsertAsync(primary, table, 1), Deadline, Ct)).Outcome);
         ILsnTrackerGrain tracker = Client.GetGrain<ILsnTrackerGrain>(LsnTestCluster.EuWest);
@@ -223,7 +198,7 @@ public sealed class ReplayViewTests : ClusterTestBase, IAsyncDisposable
             Lsn lsn = await InsertAsync(primary, table, id);
             LsnWaitResult result = await view.WaitAsync(lsn, Deadline, Ct);
             Assert.Equal(LsnWaitOutcome.Ready, result.Outcome);
-            await using NpgsqlConnection replica = await _euWest.OpenConnectionAsync(Ct);
+            await using NpgsqlConnection replica = await EuWestSource.OpenConnectionAsync(Ct);
             Assert.True(await ScalarAsync<bool>(replica, $"select exists(select 1 from {table} where id = $1)", id));
         }
 
@@ -235,10 +210,10 @@ public sealed class ReplayViewTests : ClusterTestBase, IAsyncDisposable
     {
         string table = await CreateTableAsync("view_routing");
         await using var views = new ReplayViews(Client);
-        var any = new ReadYourWritesSession(Client, _primary, Replicas, new ReadYourWritesOptions { OnTimeout = ReadYourWritesTimeoutPolicy.UseAnyReplicaOrPrimary, ReplicaOrder = [LsnTestCluster.EuWest] }, views: views);
-        var primaryOnTimeout = new ReadYourWritesSession(Client, _primary, Replicas, new ReadYourWritesOptions { OnTimeout = ReadYourWritesTimeoutPolicy.UsePrimary, WaitTimeout = TimeSpan.FromMilliseconds(400) }, views: views);
-        var throwing = new ReadYourWritesSession(Client, _primary, Replicas, new ReadYourWritesOptions { OnTimeout = ReadYourWritesTimeoutPolicy.Throw, WaitTimeout = TimeSpan.FromMilliseconds(400) }, views: views);
-        await using NpgsqlConnection primary = await _primary.OpenConnectionAsync(Ct);
+        var any = new ReadYourWritesSession(Client, PrimarySource, Replicas, new ReadYourWritesOptions { OnTimeout = ReadYourWritesTimeoutPolicy.UseAnyReplicaOrPrimary, ReplicaOrder = [LsnTestCluster.EuWest] }, views: views);
+        var primaryOnTimeout = new ReadYourWritesSession(Client, PrimarySource, Replicas, new ReadYourWritesOptions { OnTimeout = ReadYourWritesTimeoutPolicy.UsePrimary, WaitTimeout = TimeSpan.FromMilliseconds(400) }, views: views);
+        var throwing = new ReadYourWritesSession(Client, PrimarySource, Replicas, new ReadYourWritesOptions { OnTimeout = ReadYourWritesTimeoutPolicy.Throw, WaitTimeout = TimeSpan.FromMilliseconds(400) }, views: views);
+        await using NpgsqlConnection primary = await PrimarySource.OpenConnectionAsync(Ct);
 
         // No write yet: the replica asked for, at once.
         await using (ReadYourWritesRead read = await any.OpenReadAsync(LsnTestCluster.UsEast, Ct))
@@ -307,7 +282,7 @@ public sealed class ReplayViewTests : ClusterTestBase, IAsyncDisposable
     public async Task ViewUnusedForItsIdleLifetime_IsRetiredAndUnregistered_TheNextWaitStartsANewOne()
     {
         await using var views = new ReplayViews(Client, new ReplayViewOptions { IdleLifetime = TimeSpan.FromMilliseconds(300) });
-        await using NpgsqlConnection primary = await _primary.OpenConnectionAsync(Ct);
+        await using NpgsqlConnection primary = await PrimarySource.OpenConnectionAsync(Ct);
         Lsn written = await PrimaryLsn.GetCurrentInsertLsnAsync(primary, Ct);
         ILsnTrackerGrain tracker = Client.GetGrain<ILsnTrackerGrain>(LsnTestCluster.UsEast);
         int before = (await tracker.GetStatus()).Views;
@@ -332,7 +307,7 @@ public sealed class ReplayViewTests : ClusterTestBase, IAsyncDisposable
         calls.FailWatch = () => unreachable;
         await using var views = new ReplayViews(grains, new ReplayViewOptions { StaleAfter = TimeSpan.FromMilliseconds(200), RetryInitialDelay = TimeSpan.FromMilliseconds(50), RetryMaxDelay = TimeSpan.FromMilliseconds(400) });
         ReplayView view = views.Get(LsnTestCluster.EuWest);
-        await using NpgsqlConnection primary = await _primary.OpenConnectionAsync(Ct);
+        await using NpgsqlConnection primary = await PrimarySource.OpenConnectionAsync(Ct);
         Lsn start = await PrimaryLsn.GetCurrentInsertLsnAsync(primary, Ct);
 
         // 2 000 waits for ever higher LSNs over about 1.5 s: each one is past the demand the view could send.
@@ -371,9 +346,9 @@ public sealed class ReplayViewTests : ClusterTestBase, IAsyncDisposable
     [Fact]
     public void RoutingOptions_AreChecked()
     {
-        var unknown = Assert.Throws<ArgumentException>(() => new ReadYourWritesSession(Client, _primary, Replicas, new ReadYourWritesOptions { ReplicaOrder = ["ap-north"] }));
+        var unknown = Assert.Throws<ArgumentException>(() => new ReadYourWritesSession(Client, PrimarySource, Replicas, new ReadYourWritesOptions { ReplicaOrder = ["ap-north"] }));
         Assert.Contains("'ap-north'", unknown.Message, StringComparison.Ordinal);
-        var noView = Assert.Throws<ArgumentException>(() => new ReadYourWritesSession(Client, _primary, Replicas, new ReadYourWritesOptions { OnTimeout = ReadYourWritesTimeoutPolicy.UseAnyReplicaOrPrimary, UseReplayView = false }));
+        var noView = Assert.Throws<ArgumentException>(() => new ReadYourWritesSession(Client, PrimarySource, Replicas, new ReadYourWritesOptions { OnTimeout = ReadYourWritesTimeoutPolicy.UseAnyReplicaOrPrimary, UseReplayView = false }));
         Assert.Contains("UseReplayView", noView.Message, StringComparison.Ordinal);
         var badView = Assert.Throws<ArgumentException>(() => new ReplayViews(Client, new ReplayViewOptions { StaleAfter = TimeSpan.Zero }));
         Assert.Contains("StaleAfter", badView.Message, StringComparison.Ordinal);

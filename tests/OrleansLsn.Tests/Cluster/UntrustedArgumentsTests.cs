@@ -80,6 +80,39 @@ public sealed class UntrustedArgumentsTests(LimitsClusterFixture fixture) : ICla
     }
 
     [Fact]
+    public async Task WatchReplay_WithLsnZeroOrABadLease_IsRefused_NothingRegistered_AndTheTrackerStaysHealthy()
+    {
+        ILsnTrackerGrain tracker = Client.GetGrain<ILsnTrackerGrain>(LsnTestCluster.UsEast);
+        var view = new NoViewObserver();
+        IReplayViewObserver reference = Client.CreateObjectReference<IReplayViewObserver>(view);
+        try
+        {
+            int before = (await tracker.GetStatus()).Views;
+            var zero = await Assert.ThrowsAsync<ArgumentException>(() => tracker.WatchReplay(reference, Lsn.Invalid, TimeSpan.FromSeconds(1)));
+            Assert.Contains("0/0", zero.Message, StringComparison.Ordinal);
+            foreach (TimeSpan lease in new[] { TimeSpan.Zero, TimeSpan.FromSeconds(-1), TimeSpan.FromSeconds(60) + TimeSpan.FromTicks(1), TimeSpan.MaxValue })
+            {
+                var error = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => tracker.WatchReplay(reference, Lsn.MaxValue, lease));
+                Assert.Contains("The demand's lease must be positive and at most 00:01:00", error.Message, StringComparison.Ordinal);
+                Assert.Contains("'lease'", error.Message, StringComparison.Ordinal);
+            }
+
+            await Assert.ThrowsAsync<ArgumentNullException>(() => tracker.WatchReplay(null!));
+            Assert.Equal(before, (await tracker.GetStatus()).Views);
+            await AssertTrackerAnswersAsync(tracker);
+        }
+        finally
+        {
+            Client.DeleteObjectReference<IReplayViewObserver>(reference);
+        }
+    }
+
+    private sealed class NoViewObserver : IReplayViewObserver
+    {
+        public Task OnReplayView(ReplayViewState state) => Task.CompletedTask;
+    }
+
+    [Fact]
     public async Task EmptyKey_IsRefusedByTheClientItself_AndNeverSent()
     {
         // Orleans' client refuses an empty string key before any message is built.
