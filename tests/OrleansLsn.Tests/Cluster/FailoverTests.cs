@@ -103,18 +103,19 @@ public sealed class FailoverTests(PostgresFixture postgres)
         ILsnTrackerGrain tracker = client.GetGrain<ILsnTrackerGrain>(LsnTestCluster.EuWest);
         LsnTrackerStatus before = await tracker.GetStatus();
 
-        // Targets up to 64 KiB past the primary's position: none is replayed before the kill, WAL written after it reaches all.
+        // Targets 1 MiB past the primary's position (other WAL cannot get there meanwhile): none is replayed before the kill,
+        // the 1.2 MB message written after it reaches them all.
         var sw = Stopwatch.StartNew();
         var waits = new Task<(LsnWaitResult Result, TimeSpan Elapsed, Lsn Target)>[Waits];
         for (int i = 0; i < Waits; i++)
         {
-            Lsn target = start + (ulong)(65_536 + i);
+            Lsn target = start + (ulong)(1_048_576 + i);
             waits[i] = TimedAsync(view.WaitAsync(target, timeout, Ct), target);
         }
 
         Assert.Equal(Waits, view.PendingWaits);
         await fixture.CrashAsync(before.Silo);
-        await using (var cmd = new NpgsqlCommand("select pg_logical_emit_message(false, 'view-failover', repeat('x', 200000))", primary))
+        await using (var cmd = new NpgsqlCommand("select pg_logical_emit_message(false, 'view-failover', repeat('x', 1200000))", primary))
         {
             await cmd.ExecuteNonQueryAsync(Ct);
         }

@@ -9,8 +9,10 @@ namespace OrleansLsn.Tests.Cluster;
 /// <summary>
 /// <c>OrleansLsn:Tracker:MaxPendingWaitersPerClient</c> on a cluster of its own (one silo per region, a cap of 5 per
 /// caller): a client at its cap is refused, another caller (a grain) is still served, the client's replay view is not
-/// affected (its waits are not grain calls), and a place frees up when one of the client's waits ends.
+/// affected (its waits are not grain calls), and a place frees up when one of the client's waits ends. Runs alone, with
+/// the other tests that start clusters of their own.
 /// </summary>
+[Collection(FailoverCollection.Name)]
 public sealed class PerClientCapTests(PostgresFixture postgres)
 {
     private const int Cap = 5;

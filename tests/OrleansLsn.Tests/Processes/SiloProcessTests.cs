@@ -109,17 +109,18 @@ public sealed class SiloProcessTests(DeploymentFixture fixture)
         LsnTrackerStatus before = await tracker.GetStatus();
         SiloProcess victim = Deployment.SiloAt(before.Silo) ?? throw new InvalidOperationException($"no process for {before.Silo}");
 
-        // Targets past the primary's position: none is replayed before the kill; WAL written after it reaches them all.
+        // Targets 1 MiB past the primary's position (other WAL cannot get there meanwhile): none is replayed before the kill,
+        // the 1.2 MB message written after it reaches them all.
         var sw = Stopwatch.StartNew();
         var waits = new Task<(LsnWaitResult Result, TimeSpan Elapsed, Lsn Target)>[Waits];
         for (int i = 0; i < Waits; i++)
         {
-            Lsn target = start + (ulong)(65_536 + i);
+            Lsn target = start + (ulong)(1_048_576 + i);
             waits[i] = TimedAsync(view.WaitAsync(target, timeout, Ct), target);
         }
 
         victim.Kill();
-        await ExecAsync(primary, "select pg_logical_emit_message(false, 'view-kill', repeat('x', 200000))");
+        await ExecAsync(primary, "select pg_logical_emit_message(false, 'view-kill', repeat('x', 1200000))");
         var results = await Task.WhenAll(waits).WaitAsync(timeout + TimeSpan.FromSeconds(20), Ct);
         await using NpgsqlConnection replica = await OpenAsync(Deployment.ReplicaOf(EuWest));
         Lsn replayed = Lsn.Parse(await ScalarAsync<string>(replica, "select pg_last_wal_replay_lsn()::text"));
