@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
+using Orleans.Serialization.Invocation;
 using Orleans.Utilities;
 using OrleansLsn.Hosting;
 using OrleansLsn.Placement;
@@ -105,10 +106,27 @@ internal sealed partial class LsnTrackerGrain : Grain, ILsnTrackerGrain, IIncomi
         Log.Deactivated(_logger, _region, reason.Description);
     }
 
-    /// <summary>Notes who calls (a client or a grain), for the per-caller cap of pending waits.</summary>
+    /// <summary>
+    /// Notes who calls (a client or a grain), for the per-caller cap of pending waits, and refuses a wait or a
+    /// notification request from a caller at its cap before the method runs.
+    /// <para>
+    /// The refusal is set as the call's response, an exception created and never thrown: a faulted task returned by the
+    /// method would be rethrown three times on its way through Orleans' invoker (by the invokable, by the invoker to
+    /// show it to filters, and at the await of this filter), each throw capturing a stack trace that the response's
+    /// serializer then formats. Under a flood from one client those throws were most of the activation's time (profile
+    /// in docs/benchmarks.md), and every other caller's request waits behind them in the activation's inbox.
+    /// </para>
+    /// </summary>
     public Task Invoke(IIncomingGrainCallContext context)
     {
-        _caller = context.SourceId ?? default;
+        GrainId caller = context.SourceId ?? default;
+        _caller = caller;
+        if (context.MethodName is nameof(RequestAndAwait) or nameof(RequestNotification) && CallerRefusal(caller) is { } atCap)
+        {
+            context.Response = Response.FromException(atCap);
+            return Task.CompletedTask;
+        }
+
         return context.Invoke();
     }
 
@@ -122,19 +140,15 @@ internal sealed partial class LsnTrackerGrain : Grain, ILsnTrackerGrain, IIncomi
 
     public Task<LsnWaitResult> RequestAndAwait(Lsn lsn, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
-        // Refusals (a bad argument, the waiter cap) leave as faulted tasks holding exceptions that were never thrown, so
-        // they carry no stack trace for Orleans to format and send: under a flood they are the cheap answer they should be.
+        // Refusals here (a bad argument, the engine's waiter cap) leave as faulted tasks; Orleans' invoker rethrows them
+        // (see Invoke). The per-caller cap, the one a single client's flood meets, is refused without a throw in Invoke.
         if (!lsn.IsValid)
         {
             return Task.FromException<LsnWaitResult>(InvalidLsn());
         }
 
+        // A caller at its cap was refused by Invoke, before this method.
         GrainId caller = _caller;
-        if (CallerRefusal(caller) is { } atCap)
-        {
-            return Task.FromException<LsnWaitResult>(atCap);
-        }
-
         ValueTask<LsnWaitResult> wait = Tracker.WaitOrRefuse(lsn, timeout, cancellationToken, out Exception? refusal);
         if (refusal is not null)
         {
@@ -187,11 +201,6 @@ internal sealed partial class LsnTrackerGrain : Grain, ILsnTrackerGrain, IIncomi
         ThrowIfInvalid(lsn);
         ArgumentNullException.ThrowIfNull(observer);
         GrainId caller = _caller;
-        if (CallerRefusal(caller) is { } atCap)
-        {
-            throw atCap;
-        }
-
         var request = new NotificationRequest(lsn, observer, caller);
         // Counted before the engine may call back (on the thread pool, where the count drops); a refusal there (the
         // waiter cap) takes the count back and leaves nothing behind here. OnNotificationDue runs on the grain's

@@ -47,10 +47,22 @@ public sealed class LimitsClusterFixture(PostgresFixture postgres) : IAsyncLifet
 }
 
 /// <summary>
+/// The tests on the limits cluster: one fixture for all of them. As a class fixture each class had a cluster of its own,
+/// both streaming slot <c>cl_limits</c> and dropping and creating its table: one class's fixture took the table from under
+/// the other's subscriber ("relation r_cl_limits does not exist") or collided creating it.
+/// </summary>
+[CollectionDefinition(Name)]
+public sealed class LimitsCollection : ICollectionFixture<LimitsClusterFixture>
+{
+    public const string Name = "limits cluster";
+}
+
+/// <summary>
 /// The caps of issue 14 through a real client: past a cap the call fails with <see cref="LimitExceededException"/>
 /// (type, key and cap at the client), nothing registered before is disturbed, and the cap frees up as waiters finish.
 /// </summary>
-public sealed class LimitsTests(LimitsClusterFixture fixture) : IClassFixture<LimitsClusterFixture>
+[Collection(LimitsCollection.Name)]
+public sealed class LimitsTests(LimitsClusterFixture fixture)
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(20);
 

@@ -41,6 +41,15 @@ public sealed class PerClientCapTests(PostgresFixture postgres)
         Assert.Equal(Cap, refused.Limit);
         Assert.Contains("'eu-west'", refused.Message, StringComparison.Ordinal);
         Assert.Contains("OrleansLsn:Tracker:MaxPendingWaitersPerClient", refused.Message, StringComparison.Ordinal);
+        // Refused before the method, never thrown in the silo (a throw there would bring the silo's frames along, the
+        // invoker's among them): the cheap refusal a flood needs.
+        Assert.DoesNotContain("GrainMethodInvoker", refused.StackTrace ?? "", StringComparison.Ordinal);
+        Assert.DoesNotContain("LsnTrackerGrain", refused.StackTrace ?? "", StringComparison.Ordinal);
+
+        // A notification request counts toward the same cap and is refused the same way.
+        var notificationRefused = await Assert.ThrowsAsync<LimitExceededException>(() => tracker.RequestNotification(Lsn.MaxValue, client.CreateObjectReference<ILsnObserver>(new RecordingLsnObserver())));
+        Assert.Equal("OrleansLsn:Tracker:MaxPendingWaitersPerClient", notificationRefused.Key);
+        Assert.DoesNotContain("GrainMethodInvoker", notificationRefused.StackTrace ?? "", StringComparison.Ordinal);
 
         // Another caller is served: a wait that is ready, and one that has to be held.
         ITrackerCallerGrain other = client.GetGrain<ITrackerCallerGrain>(nameof(ClientAtItsCap_IsRefused_AnotherCallerIsServed_AndItsViewStillAnswers));

@@ -6,7 +6,8 @@ namespace OrleansLsn.Tests.Cluster;
 /// Arguments a hostile or buggy client can send, through the real client of a cluster: each gets a clear exception of
 /// its own type at the client, nothing reaches PostgreSQL, and the silo answers the next good call.
 /// </summary>
-public sealed class UntrustedArgumentsTests(LimitsClusterFixture fixture) : IClassFixture<LimitsClusterFixture>
+[Collection(LimitsCollection.Name)]
+public sealed class UntrustedArgumentsTests(LimitsClusterFixture fixture)
 {
     /// <summary>Keys that are no region or slot name, with what the region refusal says about each.</summary>
     public static readonly TheoryData<string, string> BadNames = new()
