@@ -55,7 +55,7 @@ internal sealed class ClusterBenchContext : IAsyncDisposable
     /// one client; else the silo keeps its default (10 000).
     /// </summary>
     public static async Task<ClusterBenchContext> StartAsync(
-        bool tls, bool quick, int streamRuns, int streamRows, bool? serverGc, bool liftClientCap, Action<string> progress, CancellationToken cancellationToken)
+        bool tls, bool quick, int streamRuns, int streamRows, bool? serverGc, bool liftClientCap, Action<string> progress, CancellationToken cancellationToken, IReadOnlyDictionary<string, string>? siloSettings = null)
     {
         var options = new LocalDeploymentOptions
         {
@@ -73,6 +73,11 @@ internal sealed class ClusterBenchContext : IAsyncDisposable
         // The paused scenario holds a subscriber on purpose; it must not be dropped as unreachable meanwhile.
         options.SiloSettings["OrleansLsn:Replication:SubscriberTimeout"] = "00:10:00";
         options.SiloSettings["OrleansLsn:Replication:Slots:0:CreatePublication"] = "false";
+        foreach ((string key, string value) in siloSettings ?? new Dictionary<string, string>())
+        {
+            options.SiloSettings[key] = value;
+        }
+
         if (liftClientCap)
         {
             options.SiloSettings["OrleansLsn:Tracker:MaxPendingWaitersPerClient"] = "1000000";

@@ -103,6 +103,22 @@ internal static class ClusterCommand
                 cancellationToken).ConfigureAwait(false);
         }
 
+        // Orleans' own shedding before the activation: requests past this many running plus queued in one activation are
+        // rejected as they arrive (silo-wide, pending waits count as running). The per-client cap (10 000) plus 2 000.
+        const int hardLimit = 12_000;
+        var shedding = new Dictionary<string, string> { ["Orleans:Messaging:MaxEnqueuedRequestsHardLimit"] = hardLimit.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+        await using (ClusterBenchContext shed = await ClusterBenchContext.StartAsync(false, quick, 0, 0, serverGc, liftClientCap: false, progress, cancellationToken, shedding).ConfigureAwait(false))
+        {
+            report.Note($"The '_hard_limit' rows: TLS off, the default per-client cap, and Orleans:Messaging:MaxEnqueuedRequestsHardLimit = {hardLimit} on the silo.");
+            await BenchRunner.RunScenariosAsync<ClusterBenchContext>(
+                [
+                    ("TLS off, default per-client cap, Orleans' hard limit: another client's status under a raw flood", (c, r, ct) => ClusterViewScenarios.MemoryAndStatusAsync(c, r, 0, rawFlood, statusSamples, "_hard_limit", ct)),
+                ],
+                shed,
+                report,
+                cancellationToken).ConfigureAwait(false);
+        }
+
         AddTlsRows(report);
         return await BenchRunner.FinishAsync(report, settings.OutputDirectory, cancellationToken).ConfigureAwait(false);
     }

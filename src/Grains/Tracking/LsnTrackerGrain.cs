@@ -39,6 +39,9 @@ internal sealed partial class LsnTrackerGrain : Grain, ILsnTrackerGrain, IIncomi
 
     // The caller of the request being invoked: set by Invoke just before the method runs, read by it synchronously.
     private GrainId _caller;
+
+    // A refusal the method being invoked decided synchronously, for Invoke to answer with (see Invoke and Refuse).
+    private Exception? _refusal;
     private LsnTracker? _tracker;
     private LsnReplaySubscription? _replay;
     private TaskScheduler _scheduler = TaskScheduler.Default;
@@ -107,10 +110,11 @@ internal sealed partial class LsnTrackerGrain : Grain, ILsnTrackerGrain, IIncomi
     }
 
     /// <summary>
-    /// Notes who calls (a client or a grain), for the per-caller cap of pending waits, and refuses a wait or a
-    /// notification request from a caller at its cap before the method runs.
+    /// Notes who calls (a client or a grain), for the per-caller cap of pending waits; refuses a wait or a notification
+    /// request from a caller at its cap before the method runs; and answers with the refusal a wait's method decided
+    /// (<see cref="Refuse{T}"/>).
     /// <para>
-    /// The refusal is set as the call's response, an exception created and never thrown: a faulted task returned by the
+    /// A refusal is set as the call's response, an exception created and never thrown. A faulted task returned by the
     /// method would be rethrown three times on its way through Orleans' invoker (by the invokable, by the invoker to
     /// show it to filters, and at the await of this filter), each throw capturing a stack trace that the response's
     /// serializer then formats. Under a flood from one client those throws were most of the activation's time (profile
@@ -127,7 +131,27 @@ internal sealed partial class LsnTrackerGrain : Grain, ILsnTrackerGrain, IIncomi
             return Task.CompletedTask;
         }
 
-        return context.Invoke();
+        _refusal = null;
+        Task invoked = context.Invoke();
+        if (_refusal is { } refusal)
+        {
+            // Set by the method before it returned, so the invocation completed synchronously; the placeholder result it
+            // returned is replaced by the refusal.
+            _refusal = null;
+            context.Response = Response.FromException(refusal);
+        }
+
+        return invoked;
+    }
+
+    /// <summary>
+    /// Refuses the call being invoked without a throw: <see cref="Invoke"/> sets <paramref name="refusal"/> as its
+    /// response in place of the placeholder returned here. Only from a method's synchronous part, called through Orleans.
+    /// </summary>
+    private Task<T> Refuse<T>(Exception refusal)
+    {
+        _refusal = refusal;
+        return Task.FromResult<T>(default!);
     }
 
     public Task<Lsn?> GetLastReplay() => Task.FromResult(Tracker.LastReplay);
@@ -140,19 +164,18 @@ internal sealed partial class LsnTrackerGrain : Grain, ILsnTrackerGrain, IIncomi
 
     public Task<LsnWaitResult> RequestAndAwait(Lsn lsn, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
-        // Refusals here (a bad argument, the engine's waiter cap) leave as faulted tasks; Orleans' invoker rethrows them
-        // (see Invoke). The per-caller cap, the one a single client's flood meets, is refused without a throw in Invoke.
+        // Refusals (a bad argument, the engine's waiter cap) are never thrown (see Invoke); a caller at its own cap was
+        // refused by Invoke, before this method.
         if (!lsn.IsValid)
         {
-            return Task.FromException<LsnWaitResult>(InvalidLsn());
+            return Refuse<LsnWaitResult>(InvalidLsn());
         }
 
-        // A caller at its cap was refused by Invoke, before this method.
         GrainId caller = _caller;
         ValueTask<LsnWaitResult> wait = Tracker.WaitOrRefuse(lsn, timeout, cancellationToken, out Exception? refusal);
         if (refusal is not null)
         {
-            return Task.FromException<LsnWaitResult>(refusal);
+            return Refuse<LsnWaitResult>(refusal);
         }
 
         if (wait.IsCompleted)
