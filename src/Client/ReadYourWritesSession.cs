@@ -154,6 +154,22 @@ public sealed partial class ReadYourWritesSession
     }
 
     /// <summary>
+    /// Commits <paramref name="transaction"/> (on the primary) and records its write, in the commit's own round trip
+    /// (<see cref="PrimaryLsn.CommitAsync"/>).
+    /// </summary>
+    /// <returns>The write, or <c>null</c> when the transaction wrote nothing (committed; nothing recorded).</returns>
+    public async Task<CommittedWrite?> CommitAsync(NpgsqlTransaction transaction, CancellationToken cancellationToken = default)
+    {
+        CommittedWrite? write = await PrimaryLsn.CommitAsync(transaction, cancellationToken).ConfigureAwait(false);
+        if (write is { } committed)
+        {
+            RecordWrite(committed.Lsn);
+        }
+
+        return write;
+    }
+
+    /// <summary>
     /// Runs <paramref name="write"/> on a new primary connection (commit inside it: autocommit statements, or a
     /// transaction you commit), then records the write. If <paramref name="write"/> throws, the session still records
     /// the primary's current position (best effort, on a fresh connection) so that whatever it did commit is seen
