@@ -1,0 +1,50 @@
+using OrleansLsn.Client;
+
+namespace OrleansLsn.EntityFrameworkCore;
+
+/// <summary>
+/// The latest write a unit of work (a web request, a message, a job: one DI scope) committed, as
+/// <see cref="UseLsnCaptureExtensions.UseLsnCapture(Microsoft.EntityFrameworkCore.DbContextOptionsBuilder, LsnWriteRecorder)"/>
+/// records it for every EF Core context of the scope. Thread-safe.
+/// </summary>
+public sealed class LsnWriteRecorder
+{
+    private readonly Lock _lock = new();
+    private CommittedWrite? _last;
+    private long _count;
+
+    /// <summary>The latest write recorded (the highest LSN on the latest timeline of its primary), or <c>null</c>.</summary>
+    public CommittedWrite? LastWrite
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _last;
+            }
+        }
+    }
+
+    /// <summary>How many writes were recorded (each commit or autocommit write counts once).</summary>
+    public long Count => Interlocked.Read(ref _count);
+
+    /// <summary>
+    /// Records <paramref name="write"/>: kept if it is later than the write held, that is on another primary (a new
+    /// database cluster wins: the old one's positions mean nothing there), on a later timeline of the same primary, or
+    /// further on the same timeline.
+    /// </summary>
+    public void Record(CommittedWrite write)
+    {
+        Interlocked.Increment(ref _count);
+        lock (_lock)
+        {
+            if (_last is not { } last
+                || last.Primary.SystemIdentifier != write.Primary.SystemIdentifier
+                || write.Primary.Timeline > last.Primary.Timeline
+                || (write.Primary.Timeline == last.Primary.Timeline && write.Lsn > last.Lsn))
+            {
+                _last = write;
+            }
+        }
+    }
+}
