@@ -37,7 +37,7 @@ echo "== pack $version"
 dotnet pack "$repo/OrleansLsn.sln" -c Release -o "$here/feed" -p:VersionSuffix="$suffix" "${pack_args[@]}" > "$here/run/pack.log" 2>&1 ||
   { tail -n 30 "$here/run/pack.log"; fail "dotnet pack"; }
 ls "$here/feed"
-for id in OrleansLsn.Interfaces OrleansLsn.Waiting OrleansLsn.Client OrleansLsn.EntityFrameworkCore OrleansLsn.Grains OrleansLsn.PostgresLocal; do
+for id in OrleansLsn.Interfaces OrleansLsn.Waiting OrleansLsn.Client OrleansLsn.EntityFrameworkCore OrleansLsn.AspNetCore OrleansLsn.Grains OrleansLsn.PostgresLocal; do
   [ -f "$here/feed/$id.$version.nupkg" ] || fail "no package $id.$version.nupkg"
   [ -f "$here/feed/$id.$version.snupkg" ] || fail "no symbols package $id.$version.snupkg"
 done

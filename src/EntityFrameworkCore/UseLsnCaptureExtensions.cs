@@ -1,6 +1,6 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.DependencyInjection.Extensions;
+using OrleansLsn.Client;
 
 namespace OrleansLsn.EntityFrameworkCore;
 
@@ -21,7 +21,7 @@ public static class UseLsnCaptureExtensions
 
     /// <summary>
     /// Records every write this context commits in the scope's <see cref="LsnWriteRecorder"/> (registered by
-    /// <see cref="AddLsnWriteRecorder"/>): <c>services.AddDbContext&lt;ShopDb&gt;((sp, o) =&gt; o.UseNpgsql(cs).UseLsnCapture(sp))</c>.
+    /// <see cref="LsnWriteRecorderServiceCollectionExtensions.AddLsnWriteRecorder"/>): <c>services.AddDbContext&lt;ShopDb&gt;((sp, o) =&gt; o.UseNpgsql(cs).UseLsnCapture(sp))</c>.
     /// </summary>
     public static DbContextOptionsBuilder UseLsnCapture(this DbContextOptionsBuilder builder, IServiceProvider services)
     {
@@ -40,12 +40,4 @@ public static class UseLsnCaptureExtensions
     public static DbContextOptionsBuilder<TContext> UseLsnCapture<TContext>(this DbContextOptionsBuilder<TContext> builder, IServiceProvider services)
         where TContext : DbContext =>
         (DbContextOptionsBuilder<TContext>)UseLsnCapture((DbContextOptionsBuilder)builder, services);
-
-    /// <summary>Registers <see cref="LsnWriteRecorder"/> once per scope (a web request, a message, a job).</summary>
-    public static IServiceCollection AddLsnWriteRecorder(this IServiceCollection services)
-    {
-        ArgumentNullException.ThrowIfNull(services);
-        services.TryAddScoped<LsnWriteRecorder>();
-        return services;
-    }
 }

@@ -1,11 +1,13 @@
-using OrleansLsn.Client;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 
-namespace OrleansLsn.EntityFrameworkCore;
+namespace OrleansLsn.Client;
 
 /// <summary>
-/// The latest write a unit of work (a web request, a message, a job: one DI scope) committed, as
-/// <see cref="UseLsnCaptureExtensions.UseLsnCapture(Microsoft.EntityFrameworkCore.DbContextOptionsBuilder, LsnWriteRecorder)"/>
-/// records it for every EF Core context of the scope. Thread-safe.
+/// The latest write a unit of work (a web request, a message, a job: one DI scope) committed: EF Core contexts with
+/// <c>UseLsnCapture</c> (OrleansLsn.EntityFrameworkCore) record theirs here, plain Npgsql code records what
+/// <see cref="PrimaryLsn.CommitAsync"/> returns. Thread-safe. Registered once per scope by
+/// <see cref="LsnWriteRecorderServiceCollectionExtensions.AddLsnWriteRecorder"/>.
 /// </summary>
 public sealed class LsnWriteRecorder
 {
@@ -46,5 +48,17 @@ public sealed class LsnWriteRecorder
                 _last = write;
             }
         }
+    }
+}
+
+/// <summary>Registers <see cref="LsnWriteRecorder"/>.</summary>
+public static class LsnWriteRecorderServiceCollectionExtensions
+{
+    /// <summary>Registers <see cref="LsnWriteRecorder"/> once per scope (a web request, a message, a job).</summary>
+    public static IServiceCollection AddLsnWriteRecorder(this IServiceCollection services)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        services.TryAddScoped<LsnWriteRecorder>();
+        return services;
     }
 }

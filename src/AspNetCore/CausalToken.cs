@@ -1,0 +1,72 @@
+using System.Buffers.Binary;
+using OrleansLsn.Client;
+
+namespace OrleansLsn.AspNetCore;
+
+/// <summary>
+/// What a user has written: the highest LSN of their writes and the primary that wrote it. One LSN, not a vector; a
+/// token from another database cluster or from an earlier timeline of this one is never taken for a position on the
+/// current one.
+/// </summary>
+public readonly record struct CausalToken(Lsn Lsn, PrimaryIdentity Primary)
+{
+    private const byte Version = 1;
+
+    /// <summary>The size of <see cref="ToBytes"/>: a version byte, the LSN, the system identifier, the timeline.</summary>
+    internal const int Size = 1 + 8 + 8 + 4;
+
+    /// <summary>The token of one write.</summary>
+    public static CausalToken From(CommittedWrite write) => new(write.Lsn, write.Primary);
+
+    /// <summary>
+    /// The later of two tokens: on another primary (another system identifier) the newer one, <paramref name="next"/>,
+    /// wins, since positions of the old cluster mean nothing on the new one; on the same primary the later timeline,
+    /// then the higher LSN.
+    /// </summary>
+    public static CausalToken Merge(CausalToken? held, CausalToken next)
+    {
+        if (held is not { } current
+            || current.Primary.SystemIdentifier != next.Primary.SystemIdentifier
+            || next.Primary.Timeline > current.Primary.Timeline
+            || (next.Primary.Timeline == current.Primary.Timeline && next.Lsn > current.Lsn))
+        {
+            return next;
+        }
+
+        return current;
+    }
+
+    internal byte[] ToBytes()
+    {
+        var bytes = new byte[Size];
+        bytes[0] = Version;
+        BinaryPrimitives.WriteUInt64BigEndian(bytes.AsSpan(1), Lsn.Value);
+        BinaryPrimitives.WriteUInt64BigEndian(bytes.AsSpan(9), Primary.SystemIdentifier);
+        BinaryPrimitives.WriteUInt32BigEndian(bytes.AsSpan(17), Primary.Timeline);
+        return bytes;
+    }
+
+    /// <summary>Reads what <see cref="ToBytes"/> wrote; null with the problem otherwise.</summary>
+    internal static CausalToken? FromBytes(ReadOnlySpan<byte> bytes, out string? problem)
+    {
+        if (bytes.Length != Size || bytes[0] != Version)
+        {
+            problem = bytes.Length == Size ? $"unknown token version {bytes[0]}" : $"{bytes.Length} bytes where a token has {Size}";
+            return null;
+        }
+
+        var lsn = new Lsn(BinaryPrimitives.ReadUInt64BigEndian(bytes[1..]));
+        uint timeline = BinaryPrimitives.ReadUInt32BigEndian(bytes[17..]);
+        if (!lsn.IsValid || timeline == 0)
+        {
+            problem = "LSN 0/0 or timeline 0";
+            return null;
+        }
+
+        problem = null;
+        return new CausalToken(lsn, new PrimaryIdentity(BinaryPrimitives.ReadUInt64BigEndian(bytes[9..]), timeline));
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"{Lsn} ({Primary})";
+}

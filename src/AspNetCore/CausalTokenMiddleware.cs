@@ -1,0 +1,66 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using OrleansLsn.Client;
+
+namespace OrleansLsn.AspNetCore;
+
+/// <summary>
+/// Reads the request's causal token (the header first, else the cookie) and, when the response starts, merges the
+/// request's writes (its <see cref="LsnWriteRecorder"/>) into it and sets it in the header and the cookie. A token that
+/// does not verify is ignored with one warning and the request treated as carrying none; a response whose request
+/// wrote nothing sets nothing. Writes committed after the response has started are not in its token.
+/// </summary>
+internal sealed partial class CausalTokenMiddleware(RequestDelegate next, CausalTokenCodec codec, IOptions<CausalTokenOptions> options, ILogger<CausalTokenMiddleware> logger)
+{
+    private readonly CausalTokenOptions _options = options.Value;
+
+    public Task InvokeAsync(HttpContext context)
+    {
+        var feature = new CausalTokenFeature();
+        context.Features.Set(feature);
+        (string? text, string source) = context.Request.Headers.TryGetValue(_options.HeaderName, out var header) && header.Count > 0
+            ? (header[0], "header")
+            : (context.Request.Cookies[_options.CookieName], "cookie");
+        if (!string.IsNullOrEmpty(text))
+        {
+            feature.Incoming = codec.Read(text, out string? problem);
+            if (feature.Incoming is null)
+            {
+                feature.Rejected = $"the {source} {(source == "header" ? _options.HeaderName : _options.CookieName)}: {problem}";
+                LogTokenIgnored(logger, feature.Rejected, context.Request.Path);
+            }
+        }
+
+        if (context.RequestServices.GetService<LsnWriteRecorder>() is { } recorder)
+        {
+            context.Response.OnStarting(() =>
+            {
+                if (recorder.LastWrite is { } write)
+                {
+                    CausalToken token = CausalToken.Merge(feature.Incoming, CausalToken.From(write));
+                    feature.Outgoing = token;
+                    string value = codec.Write(token);
+                    context.Response.Headers[_options.HeaderName] = value;
+                    context.Response.Cookies.Append(_options.CookieName, value, new CookieOptions
+                    {
+                        HttpOnly = true,
+                        Secure = context.Request.IsHttps,
+                        SameSite = SameSiteMode.Lax,
+                        MaxAge = _options.CookieLifetime,
+                        Path = "/",
+                        IsEssential = true,
+                    });
+                }
+
+                return Task.CompletedTask;
+            });
+        }
+
+        return next(context);
+    }
+
+    [LoggerMessage(EventId = 5200, Level = LogLevel.Warning, Message = "Causal token ignored ({Reason}) on {Path}: the request is treated as carrying none")]
+    private static partial void LogTokenIgnored(ILogger logger, string reason, PathString path);
+}

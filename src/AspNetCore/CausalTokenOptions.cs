@@ -1,0 +1,40 @@
+using Microsoft.Extensions.Options;
+
+namespace OrleansLsn.AspNetCore;
+
+/// <summary>Where the causal token travels: <c>OrleansLsn:CausalToken</c> in configuration, or <c>AddCausalTokens(o =&gt; ...)</c>.</summary>
+public sealed class CausalTokenOptions
+{
+    /// <summary>The cookie browsers carry the token in (HTTP-only, <c>SameSite=Lax</c>, secure on HTTPS requests).</summary>
+    public string CookieName { get; set; } = "orleanslsn-rw";
+
+    /// <summary>The header API clients send the token in, and that responses which wrote carry it back in.</summary>
+    public string HeaderName { get; set; } = "X-OrleansLsn-Token";
+
+    /// <summary>How long the cookie lives after the user's last write.</summary>
+    public TimeSpan CookieLifetime { get; set; } = TimeSpan.FromDays(1);
+}
+
+internal sealed class CausalTokenOptionsValidator : IValidateOptions<CausalTokenOptions>
+{
+    public ValidateOptionsResult Validate(string? name, CausalTokenOptions options)
+    {
+        var problems = new List<string>();
+        if (string.IsNullOrWhiteSpace(options.CookieName) || options.CookieName.Any(c => c <= ' ' || c >= 127 || "()<>@,;:\\\"/[]?={}".Contains(c)))
+        {
+            problems.Add($"CausalToken:CookieName '{options.CookieName}' is not a cookie name (visible ASCII, no separators).");
+        }
+
+        if (string.IsNullOrWhiteSpace(options.HeaderName) || options.HeaderName.Any(c => c <= ' ' || c >= 127 || "()<>@,;:\\\"/[]?={}".Contains(c)))
+        {
+            problems.Add($"CausalToken:HeaderName '{options.HeaderName}' is not a header name (visible ASCII, no separators).");
+        }
+
+        if (options.CookieLifetime <= TimeSpan.Zero)
+        {
+            problems.Add($"CausalToken:CookieLifetime must be positive (was {options.CookieLifetime}).");
+        }
+
+        return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);
+    }
+}

@@ -1,0 +1,214 @@
+using System.Collections.Concurrent;
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using OrleansLsn.AspNetCore;
+using OrleansLsn.Client;
+using OrleansLsn.Tests.Infrastructure;
+using Xunit;
+
+namespace OrleansLsn.Tests.AspNetCore;
+
+/// <summary>
+/// The causal token through a real Kestrel server over TCP, with writes committed on the real primary: a response whose
+/// request wrote carries the token (header and cookie) and one that did not carries none; the next request reads it back
+/// from the header or the cookie; a changed token, one of another key ring or garbage is ignored with one warning each
+/// and the request treated as carrying none.
+/// </summary>
+public sealed class CausalTokenTests(PostgresFixture postgres) : IAsyncLifetime
+{
+    private const string Header = "X-OrleansLsn-Token";
+
+    private readonly ConcurrentQueue<string> _warnings = new();
+    private WebApplication? _app;
+    private Uri _base = null!;
+    private string _table = "";
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public async ValueTask InitializeAsync()
+    {
+        _table = "ct_" + Guid.NewGuid().ToString("N")[..12];
+        await using (var primary = new NpgsqlConnection(postgres.PrimaryConnectionString))
+        {
+            await primary.OpenAsync();
+            await using var create = new NpgsqlCommand($"create table {_table} (id int)", primary);
+            await create.ExecuteNonQueryAsync();
+        }
+
+        _app = await StartAsync(null);
+        _base = new Uri(_app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_app is not null)
+        {
+            await _app.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task AWrite_SetsTheToken_AndTheNextRequestCarriesItBack_InTheHeader()
+    {
+        using var http = new HttpClient { BaseAddress = _base };
+        using HttpResponseMessage read = await http.GetAsync("/token", Ct);
+        Assert.Equal("none", await read.Content.ReadAsStringAsync(Ct));
+        Assert.False(read.Headers.Contains(Header), "a request that wrote nothing got a token");
+        Assert.False(read.Headers.Contains("Set-Cookie"), "a request that wrote nothing got a cookie");
+
+        using HttpResponseMessage write = await http.PostAsync("/write", null, Ct);
+        string written = await write.Content.ReadAsStringAsync(Ct);
+        string token = Assert.Single(write.Headers.GetValues(Header));
+        Assert.Contains(write.Headers.GetValues("Set-Cookie"), c => c.StartsWith("orleanslsn-rw=", StringComparison.Ordinal) && c.Contains("httponly", StringComparison.OrdinalIgnoreCase) && c.Contains("samesite=lax", StringComparison.OrdinalIgnoreCase));
+        Assert.DoesNotContain(written.Split(' ')[0], token, StringComparison.Ordinal);
+
+        using var next = new HttpRequestMessage(HttpMethod.Get, "/token");
+        next.Headers.Add(Header, token);
+        using HttpResponseMessage carried = await http.SendAsync(next, Ct);
+        Assert.Equal(written, await carried.Content.ReadAsStringAsync(Ct));
+        Assert.Empty(_warnings);
+    }
+
+    [Fact]
+    public async Task TheCookie_CarriesTheToken_ForABrowser_AndASecondWriteMovesItOn()
+    {
+        using var handler = new HttpClientHandler { CookieContainer = new CookieContainer() };
+        using var http = new HttpClient(handler) { BaseAddress = _base };
+        using HttpResponseMessage first = await http.PostAsync("/write", null, Ct);
+        string firstWrite = await first.Content.ReadAsStringAsync(Ct);
+        Assert.Equal(firstWrite, await http.GetStringAsync("/token", Ct));
+
+        using HttpResponseMessage second = await http.PostAsync("/write", null, Ct);
+        string secondWrite = await second.Content.ReadAsStringAsync(Ct);
+        Assert.True(Lsn.Parse(secondWrite.Split(' ')[0]) > Lsn.Parse(firstWrite.Split(' ')[0]), $"{secondWrite} is not after {firstWrite}");
+        Assert.Equal(secondWrite, await http.GetStringAsync("/token", Ct));
+    }
+
+    [Theory]
+    [InlineData("changed")]
+    [InlineData("other key ring")]
+    [InlineData("garbage")]
+    [InlineData("too long")]
+    public async Task AnInvalidToken_IsIgnoredWithOneWarning_AndTheRequestCarriesNone(string kind)
+    {
+        using var http = new HttpClient { BaseAddress = _base };
+        using HttpResponseMessage write = await http.PostAsync("/write", null, Ct);
+        string token = Assert.Single(write.Headers.GetValues(Header));
+        string bad = kind switch
+        {
+            "changed" => token[..^6] + (token[^6] == 'A' ? 'B' : 'A') + token[^5..],
+            "other key ring" => await OtherKeyRingTokenAsync(),
+            "garbage" => "not a token!",
+            _ => new string('A', 10_000),
+        };
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/token");
+        request.Headers.TryAddWithoutValidation(Header, bad);
+        using HttpResponseMessage response = await http.SendAsync(request, Ct);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.StartsWith("none; ignored: the header X-OrleansLsn-Token: ", await response.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+        string warning = Assert.Single(_warnings);
+        Assert.Contains("Causal token ignored", warning, StringComparison.Ordinal);
+        Assert.DoesNotContain(bad.Length > 40 ? bad[..40] : bad, warning, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Merge_KeepsTheLaterToken_AndANewPrimaryWins()
+    {
+        var a = new PrimaryIdentity(7, 1);
+        var held = new CausalToken(new Lsn(100), a);
+        Assert.Equal(held, CausalToken.Merge(held, new CausalToken(new Lsn(50), a)));
+        Assert.Equal(new Lsn(150), CausalToken.Merge(held, new CausalToken(new Lsn(150), a)).Lsn);
+        // A later timeline of the same primary wins even at a lower LSN; an earlier one never does.
+        var promoted = new CausalToken(new Lsn(10), a with { Timeline = 2 });
+        Assert.Equal(promoted, CausalToken.Merge(held, promoted));
+        Assert.Equal(promoted, CausalToken.Merge(promoted, new CausalToken(new Lsn(900), a)));
+        // Another database cluster: the newer token replaces the old one whatever its numbers.
+        var other = new CausalToken(new Lsn(1), new PrimaryIdentity(8, 1));
+        Assert.Equal(other, CausalToken.Merge(held, other));
+        Assert.Equal(held, CausalToken.Merge(null, held));
+    }
+
+    private async Task<WebApplication> StartAsync(string? applicationName)
+    {
+        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Logging.ClearProviders();
+        builder.Logging.AddProvider(new WarningCollector(_warnings));
+        builder.Services.AddLsnWriteRecorder();
+        builder.Services.AddCausalTokens();
+        if (applicationName is not null)
+        {
+            builder.Services.AddDataProtection().SetApplicationName(applicationName);
+        }
+
+        WebApplication app = builder.Build();
+        app.UseCausalTokens();
+        app.MapPost("/write", async (HttpContext context, LsnWriteRecorder recorder) =>
+        {
+            await using var primary = new NpgsqlConnection(postgres.PrimaryConnectionString);
+            await primary.OpenAsync();
+            await using NpgsqlTransaction transaction = await primary.BeginTransactionAsync();
+            await using (var insert = new NpgsqlCommand($"insert into {_table} values (1)", primary))
+            {
+                await insert.ExecuteNonQueryAsync();
+            }
+
+            CommittedWrite write = (await PrimaryLsn.CommitAsync(transaction))!.Value;
+            recorder.Record(write);
+            return Results.Text($"{write.Lsn} {write.Primary.SystemIdentifier} {write.Primary.Timeline}");
+        });
+        app.MapGet("/token", (HttpContext context) =>
+        {
+            CausalTokenFeature feature = context.GetCausalToken()!;
+            return feature.Incoming is { } token
+                ? Results.Text($"{token.Lsn} {token.Primary.SystemIdentifier} {token.Primary.Timeline}")
+                : Results.Text(feature.Rejected is null ? "none" : $"none; ignored: {feature.Rejected}");
+        });
+        await app.StartAsync(Ct);
+        return app;
+    }
+
+    /// <summary>A valid token of another application (another Data Protection key ring) for the same write.</summary>
+    private async Task<string> OtherKeyRingTokenAsync()
+    {
+        await using WebApplication other = await StartAsync("another-application");
+        var otherBase = new Uri(other.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+        using var http = new HttpClient { BaseAddress = otherBase };
+        using HttpResponseMessage write = await http.PostAsync("/write", null, Ct);
+        return Assert.Single(write.Headers.GetValues(Header));
+    }
+
+    private sealed class WarningCollector(ConcurrentQueue<string> warnings) : ILoggerProvider
+    {
+        public ILogger CreateLogger(string categoryName) => new Logger(warnings);
+
+        public void Dispose()
+        {
+        }
+
+        private sealed class Logger(ConcurrentQueue<string> warnings) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state)
+                where TState : notnull => null;
+
+            public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Warning;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+            {
+                if (logLevel >= LogLevel.Warning && eventId.Id == 5200)
+                {
+                    warnings.Enqueue(formatter(state, exception));
+                }
+            }
+        }
+    }
+}
