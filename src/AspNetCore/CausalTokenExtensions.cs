@@ -11,7 +11,7 @@ public static class CausalTokenExtensions
     /// <summary>
     /// Registers the causal token's services: ASP.NET Core Data Protection (configure its key ring as for any
     /// multi-instance application, so every instance reads every other's tokens), the options (validated at start) and
-    /// the codec.
+    /// <see cref="CausalTokenProtector"/>.
     /// </summary>
     public static IServiceCollection AddCausalTokens(this IServiceCollection services, Action<CausalTokenOptions>? configure = null)
     {
@@ -24,7 +24,7 @@ public static class CausalTokenExtensions
         }
 
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<CausalTokenOptions>, CausalTokenOptionsValidator>());
-        services.TryAddSingleton<CausalTokenCodec>();
+        services.TryAddSingleton<CausalTokenProtector>();
         return services;
     }
 

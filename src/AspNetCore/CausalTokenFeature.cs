@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http;
+using OrleansLsn.Client;
 
 namespace OrleansLsn.AspNetCore;
 

@@ -10,13 +10,14 @@ namespace OrleansLsn.AspNetCore;
 /// Reads the request's causal token (the header first, else the cookie) and, when the response starts, merges the
 /// request's writes (its <see cref="LsnWriteRecorder"/>) into it and sets it in the header and the cookie. A token that
 /// does not verify is ignored with one warning and the request treated as carrying none; a response whose request
-/// wrote nothing sets nothing. Writes committed after the response has started are not in its token.
+/// wrote nothing sets nothing. Writes committed after the response has started are not in its token. The token the
+/// request carried is in <see cref="CausalTokenContext"/> while the request runs.
 /// </summary>
-internal sealed partial class CausalTokenMiddleware(RequestDelegate next, CausalTokenCodec codec, IOptions<CausalTokenOptions> options, ILogger<CausalTokenMiddleware> logger)
+internal sealed partial class CausalTokenMiddleware(RequestDelegate next, CausalTokenProtector protector, IOptions<CausalTokenOptions> options, ILogger<CausalTokenMiddleware> logger)
 {
     private readonly CausalTokenOptions _options = options.Value;
 
-    public Task InvokeAsync(HttpContext context)
+    public async Task InvokeAsync(HttpContext context)
     {
         var feature = new CausalTokenFeature();
         context.Features.Set(feature);
@@ -25,7 +26,7 @@ internal sealed partial class CausalTokenMiddleware(RequestDelegate next, Causal
             : (context.Request.Cookies[_options.CookieName], "cookie");
         if (!string.IsNullOrEmpty(text))
         {
-            feature.Incoming = codec.Read(text, out string? problem);
+            feature.Incoming = protector.Unprotect(text, out string? problem);
             if (feature.Incoming is null)
             {
                 feature.Rejected = $"the {source} {(source == "header" ? _options.HeaderName : _options.CookieName)}: {problem}";
@@ -41,7 +42,7 @@ internal sealed partial class CausalTokenMiddleware(RequestDelegate next, Causal
                 {
                     CausalToken token = CausalToken.Merge(feature.Incoming, CausalToken.From(write));
                     feature.Outgoing = token;
-                    string value = codec.Write(token);
+                    string value = protector.Protect(token);
                     context.Response.Headers[_options.HeaderName] = value;
                     context.Response.Cookies.Append(_options.CookieName, value, new CookieOptions
                     {
@@ -58,7 +59,11 @@ internal sealed partial class CausalTokenMiddleware(RequestDelegate next, Causal
             });
         }
 
-        return next(context);
+        // Grain calls made while handling the request carry the token (Orleans' RequestContext).
+        using (CausalTokenContext.Use(feature.Incoming))
+        {
+            await next(context);
+        }
     }
 
     [LoggerMessage(EventId = 5200, Level = LogLevel.Warning, Message = "Causal token ignored ({Reason}) on {Path}: the request is treated as carrying none")]

@@ -11,7 +11,7 @@ using Microsoft.Extensions.Logging;
 using Npgsql;
 using OrleansLsn.AspNetCore;
 using OrleansLsn.Client;
-using OrleansLsn.Tests.Infrastructure;
+using OrleansLsn.Tests.Cluster;
 using Xunit;
 
 namespace OrleansLsn.Tests.AspNetCore;
@@ -20,9 +20,11 @@ namespace OrleansLsn.Tests.AspNetCore;
 /// The causal token through a real Kestrel server over TCP, with writes committed on the real primary: a response whose
 /// request wrote carries the token (header and cookie) and one that did not carries none; the next request reads it back
 /// from the header or the cookie; a changed token, one of another key ring or garbage is ignored with one warning each
-/// and the request treated as carrying none.
+/// and the request treated as carrying none; the token travels with the grain calls made while handling the request, and
+/// to background work in its protected form.
 /// </summary>
-public sealed class CausalTokenTests(PostgresFixture postgres) : IAsyncLifetime
+[Collection(ClusterCollection.Name)]
+public sealed class CausalTokenTests(ClusterFixture fixture) : IAsyncLifetime
 {
     private const string Header = "X-OrleansLsn-Token";
 
@@ -36,7 +38,7 @@ public sealed class CausalTokenTests(PostgresFixture postgres) : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         _table = "ct_" + Guid.NewGuid().ToString("N")[..12];
-        await using (var primary = new NpgsqlConnection(postgres.PrimaryConnectionString))
+        await using (var primary = new NpgsqlConnection(fixture.Postgres.PrimaryConnectionString))
         {
             await primary.OpenAsync();
             await using var create = new NpgsqlCommand($"create table {_table} (id int)", primary);
@@ -121,6 +123,61 @@ public sealed class CausalTokenTests(PostgresFixture postgres) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TheToken_TravelsWithTheGrainCallsOfTheRequest_AndOnlyThose()
+    {
+        using var http = new HttpClient { BaseAddress = _base };
+        Assert.Equal("none", await http.GetStringAsync("/grain", Ct));
+        using HttpResponseMessage write = await http.PostAsync("/write", null, Ct);
+        string[] written = (await write.Content.ReadAsStringAsync(Ct)).Split(' ');
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/grain");
+        request.Headers.Add(Header, Assert.Single(write.Headers.GetValues(Header)));
+        using HttpResponseMessage response = await http.SendAsync(request, Ct);
+        Assert.Equal($"{written[0]}:{written[1]}:{written[2]}", await response.Content.ReadAsStringAsync(Ct));
+        // Nothing is left behind in this flow.
+        Assert.Equal("none", await fixture.Client.GetGrain<ICausalTokenEchoGrain>("test").Echo());
+    }
+
+    [Fact]
+    public async Task ProtectedForBackgroundWork_ItIsRestoredThere_AndReachesItsGrainCalls()
+    {
+        var token = new CausalToken(Lsn.Parse("16/B374D848"), new PrimaryIdentity(7290912461587265371, 3));
+        CausalTokenProtector protector = _app!.Services.GetRequiredService<CausalTokenProtector>();
+        string message = protector.Protect(token);
+
+        // The background side: a message taken from a queue.
+        Assert.Equal(token, protector.Unprotect(message, out string? problem));
+        Assert.Null(problem);
+        using (CausalTokenContext.Use(protector.Unprotect(message, out _)))
+        {
+            Assert.Equal(token.Format(), await fixture.Client.GetGrain<ICausalTokenEchoGrain>("background").Echo());
+        }
+
+        Assert.Equal("none", await fixture.Client.GetGrain<ICausalTokenEchoGrain>("background").Echo());
+        Assert.Null(protector.Unprotect(message[..^2] + (message[^2] == 'A' ? "B" : "A") + message[^1..], out problem));
+        Assert.NotNull(problem);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("16/B374D848")]
+    [InlineData("16/B374D848:1")]
+    [InlineData("0/0:1:1")]
+    [InlineData("16/B374D848:1:0")]
+    [InlineData("16/B374D848:-1:1")]
+    [InlineData("16/B374D848:1:1:1")]
+    [InlineData("x:1:1")]
+    public void TheRequestContextForm_RefusesWhatItDidNotWrite(string text) =>
+        Assert.False(CausalToken.TryParse(text, out _));
+
+    [Fact]
+    public void TheRequestContextForm_RoundTrips()
+    {
+        var token = new CausalToken(Lsn.Parse("FFFFFFFF/FFFFFFFF"), new PrimaryIdentity(ulong.MaxValue, uint.MaxValue));
+        Assert.True(CausalToken.TryParse(token.Format(), out CausalToken read));
+        Assert.Equal(token, read);
+    }
+
+    [Fact]
     public void Merge_KeepsTheLaterToken_AndANewPrimaryWins()
     {
         var a = new PrimaryIdentity(7, 1);
@@ -154,7 +211,7 @@ public sealed class CausalTokenTests(PostgresFixture postgres) : IAsyncLifetime
         app.UseCausalTokens();
         app.MapPost("/write", async (HttpContext context, LsnWriteRecorder recorder) =>
         {
-            await using var primary = new NpgsqlConnection(postgres.PrimaryConnectionString);
+            await using var primary = new NpgsqlConnection(fixture.Postgres.PrimaryConnectionString);
             await primary.OpenAsync();
             await using NpgsqlTransaction transaction = await primary.BeginTransactionAsync();
             await using (var insert = new NpgsqlCommand($"insert into {_table} values (1)", primary))
@@ -166,6 +223,7 @@ public sealed class CausalTokenTests(PostgresFixture postgres) : IAsyncLifetime
             recorder.Record(write);
             return Results.Text($"{write.Lsn} {write.Primary.SystemIdentifier} {write.Primary.Timeline}");
         });
+        app.MapGet("/grain", () => fixture.Client.GetGrain<ICausalTokenEchoGrain>("web").Echo());
         app.MapGet("/token", (HttpContext context) =>
         {
             CausalTokenFeature feature = context.GetCausalToken()!;

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
-using OrleansLsn.Client;
+using System.Globalization;
 
-namespace OrleansLsn.AspNetCore;
+namespace OrleansLsn.Client;
 
 /// <summary>
 /// What a user has written: the highest LSN of their writes and the primary that wrote it. One LSN, not a vector; a
@@ -65,6 +65,30 @@ public readonly record struct CausalToken(Lsn Lsn, PrimaryIdentity Primary)
 
         problem = null;
         return new CausalToken(lsn, new PrimaryIdentity(BinaryPrimitives.ReadUInt64BigEndian(bytes[9..]), timeline));
+    }
+
+    /// <summary>
+    /// The token as text, <c>LSN:system identifier:timeline</c> (for example <c>16/B374D848:7290912461587265371:1</c>),
+    /// unprotected: for Orleans' <c>RequestContext</c> inside the cluster (see <see cref="CausalTokenContext"/>). Across a
+    /// trust boundary (a cookie, a header, a queue) use the protected form of OrleansLsn.AspNetCore.
+    /// </summary>
+    public string Format() => string.Create(CultureInfo.InvariantCulture, $"{Lsn}:{Primary.SystemIdentifier}:{Primary.Timeline}");
+
+    /// <summary>Reads what <see cref="Format"/> wrote.</summary>
+    public static bool TryParse(string? text, out CausalToken token)
+    {
+        token = default;
+        string[] parts = text?.Split(':') ?? [];
+        if (parts.Length != 3
+            || !Lsn.TryParse(parts[0], out Lsn lsn) || !lsn.IsValid
+            || !ulong.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out ulong system)
+            || !uint.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out uint timeline) || timeline == 0)
+        {
+            return false;
+        }
+
+        token = new CausalToken(lsn, new PrimaryIdentity(system, timeline));
+        return true;
     }
 
     /// <inheritdoc/>
