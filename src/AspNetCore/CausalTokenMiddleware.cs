@@ -24,7 +24,11 @@ internal sealed partial class CausalTokenMiddleware(RequestDelegate next, Causal
         (string? text, string source) = context.Request.Headers.TryGetValue(_options.HeaderName, out var header) && header.Count > 0
             ? (header[0], "header")
             : (context.Request.Cookies[_options.CookieName], "cookie");
-        if (!string.IsNullOrEmpty(text))
+        if (string.IsNullOrEmpty(text))
+        {
+            WebMetrics.Tokens.Add(1, new KeyValuePair<string, object?>("outcome", "absent"));
+        }
+        else
         {
             feature.Incoming = protector.Unprotect(text, out string? problem);
             if (feature.Incoming is null)
@@ -32,6 +36,8 @@ internal sealed partial class CausalTokenMiddleware(RequestDelegate next, Causal
                 feature.Rejected = $"the {source} {(source == "header" ? _options.HeaderName : _options.CookieName)}: {problem}";
                 LogTokenIgnored(logger, feature.Rejected, context.Request.Path);
             }
+
+            WebMetrics.Tokens.Add(1, new KeyValuePair<string, object?>("outcome", feature.Incoming is null ? "ignored" : "verified"), new KeyValuePair<string, object?>("source", source));
         }
 
         if (context.RequestServices.GetService<LsnWriteRecorder>() is { } recorder)
@@ -42,6 +48,7 @@ internal sealed partial class CausalTokenMiddleware(RequestDelegate next, Causal
                 {
                     CausalToken token = CausalToken.Merge(feature.Incoming, CausalToken.From(write));
                     feature.Outgoing = token;
+                    WebMetrics.TokensSet.Add(1);
                     string value = protector.Protect(token);
                     context.Response.Headers[_options.HeaderName] = value;
                     context.Response.Cookies.Append(_options.CookieName, value, new CookieOptions

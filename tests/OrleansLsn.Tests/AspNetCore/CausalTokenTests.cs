@@ -80,6 +80,47 @@ public sealed class CausalTokenTests(ClusterFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TheMetrics_CountTokensByOutcome_AndTheResponsesThatSetOne()
+    {
+        var counts = new ConcurrentDictionary<string, long>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == "OrleansLsn.AspNetCore")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+        {
+            string key = instrument.Name + string.Concat(tags.ToArray().Select(t => $";{t.Key}={t.Value}"));
+            counts.AddOrUpdate(key, value, (_, v) => v + value);
+        });
+        listener.Start();
+
+        using var http = new HttpClient { BaseAddress = _base };
+        using HttpResponseMessage write = await http.PostAsync("/write", null, Ct);
+        string token = Assert.Single(write.Headers.GetValues(Header));
+        using (var good = new HttpRequestMessage(HttpMethod.Get, "/token"))
+        {
+            good.Headers.Add(Header, token);
+            (await http.SendAsync(good, Ct)).Dispose();
+        }
+
+        using (var bad = new HttpRequestMessage(HttpMethod.Get, "/token"))
+        {
+            bad.Headers.Add(Header, "garbage");
+            (await http.SendAsync(bad, Ct)).Dispose();
+        }
+
+        // Other tests of the collection run one after another, so these counts are this test's.
+        Assert.Equal(1, counts.GetValueOrDefault("orleanslsn.web.tokens;outcome=absent"));
+        Assert.Equal(1, counts.GetValueOrDefault("orleanslsn.web.tokens;outcome=verified;source=header"));
+        Assert.Equal(1, counts.GetValueOrDefault("orleanslsn.web.tokens;outcome=ignored;source=header"));
+        Assert.Equal(1, counts.GetValueOrDefault("orleanslsn.web.tokens.set"));
+    }
+
+    [Fact]
     public async Task TheCookie_CarriesTheToken_ForABrowser_AndASecondWriteMovesItOn()
     {
         using var handler = new HttpClientHandler { CookieContainer = new CookieContainer() };

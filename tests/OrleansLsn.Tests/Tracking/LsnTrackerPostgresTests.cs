@@ -121,7 +121,15 @@ public sealed class LsnTrackerPostgresTests(PostgresFixture fixture) : TrackerPo
         for (int id = 1; id <= 5 && !stale; id++)
         {
             lsn = await InsertAsync(primary, table, id);
-            await Fixture.WaitForStandbyCatchUpAsync(Ct);
+            // The standby must have replayed this very LSN: the insert position can be past what the primary has flushed
+            // (other sessions' records not yet flushed), so a catch-up to the flushed position was not enough (failed
+            // once in CI on the Docker backend, where other tests write at the same time).
+            Lsn target = lsn;
+            await Wait.UntilAsync(
+                async () => await Fixture.ScalarOnStandbyAsync<bool>($"select pg_last_wal_replay_lsn() >= '{target}'::pg_lsn", Ct),
+                TimeSpan.FromSeconds(30),
+                () => $"the standby to replay {target}",
+                Ct);
             stale = !tracker.IsReplicated(lsn);
         }
 
