@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -95,7 +96,9 @@ public static class PrimaryLsn
         ArgumentNullException.ThrowIfNull(transaction);
         NpgsqlConnection connection = transaction.Connection
             ?? throw new InvalidOperationException("The transaction has already been committed or rolled back.");
-        await using var batch = new NpgsqlBatch(connection)
+        // ConfigureAwait(false) on every await, disposals included: the synchronous variant blocks on this task, and a
+        // continuation posted to a synchronization context would then never run.
+        var batch = new NpgsqlBatch(connection)
         {
             BatchCommands =
             {
@@ -106,13 +109,15 @@ public static class PrimaryLsn
                 new NpgsqlBatchCommand(PositionQuery),
             },
         };
+        await using ConfiguredAsyncDisposable disposeBatch = batch.ConfigureAwait(false);
         bool wrote;
         CommittedWrite write;
         try
         {
-            await using NpgsqlDataReader reader = async
+            NpgsqlDataReader reader = async
                 ? await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false)
                 : batch.ExecuteReader();
+            await using ConfiguredAsyncDisposable disposeReader = reader.ConfigureAwait(false);
             _ = async ? await reader.ReadAsync(cancellationToken).ConfigureAwait(false) : reader.Read();
             wrote = reader.GetBoolean(0);
             _ = async ? await reader.NextResultAsync(cancellationToken).ConfigureAwait(false) : reader.NextResult();
@@ -146,10 +151,12 @@ public static class PrimaryLsn
             throw new InvalidOperationException("The primary connection must be open.");
         }
 
-        await using var command = new NpgsqlCommand("select txid_current_if_assigned() is null, " + PositionQuery["select ".Length..], primary);
-        await using NpgsqlDataReader reader = async
+        var command = new NpgsqlCommand("select txid_current_if_assigned() is null, " + PositionQuery["select ".Length..], primary);
+        await using ConfiguredAsyncDisposable disposeCommand = command.ConfigureAwait(false);
+        NpgsqlDataReader reader = async
             ? await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false)
             : command.ExecuteReader();
+        await using ConfiguredAsyncDisposable disposeReader = reader.ConfigureAwait(false);
         _ = async ? await reader.ReadAsync(cancellationToken).ConfigureAwait(false) : reader.Read();
         if (!reader.GetBoolean(0))
         {
