@@ -25,15 +25,7 @@ public readonly record struct CausalToken(Lsn Lsn, PrimaryIdentity Primary)
     /// </summary>
     public static CausalToken Merge(CausalToken? held, CausalToken next)
     {
-        if (held is not { } current
-            || current.Primary.SystemIdentifier != next.Primary.SystemIdentifier
-            || next.Primary.Timeline > current.Primary.Timeline
-            || (next.Primary.Timeline == current.Primary.Timeline && next.Lsn > current.Lsn))
-        {
-            return next;
-        }
-
-        return current;
+        return held is not { } current || CommittedWrite.Supersedes(next.Lsn, next.Primary, current.Lsn, current.Primary) ? next : current;
     }
 
     internal byte[] ToBytes()

@@ -15,6 +15,17 @@ public readonly record struct PrimaryIdentity(ulong SystemIdentifier, uint Timel
 /// <summary>A committed write: the LSN a reader must wait for, and the primary that wrote it.</summary>
 public readonly record struct CommittedWrite(Lsn Lsn, PrimaryIdentity Primary)
 {
+    /// <summary>
+    /// Whether a write at <paramref name="lsn"/> on <paramref name="primary"/> replaces one held at
+    /// <paramref name="heldLsn"/> on <paramref name="heldPrimary"/>: on another primary (another system identifier) the
+    /// newer one always does, since the old cluster's positions mean nothing on the new one; on the same primary a later
+    /// timeline, then a higher LSN.
+    /// </summary>
+    internal static bool Supersedes(Lsn lsn, PrimaryIdentity primary, Lsn heldLsn, PrimaryIdentity heldPrimary) =>
+        heldPrimary.SystemIdentifier != primary.SystemIdentifier
+        || primary.Timeline > heldPrimary.Timeline
+        || (primary.Timeline == heldPrimary.Timeline && lsn > heldLsn);
+
     /// <inheritdoc/>
     public override string ToString() => $"{Lsn} ({Primary})";
 }

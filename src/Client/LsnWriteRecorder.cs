@@ -40,10 +40,7 @@ public sealed class LsnWriteRecorder
         Interlocked.Increment(ref _count);
         lock (_lock)
         {
-            if (_last is not { } last
-                || last.Primary.SystemIdentifier != write.Primary.SystemIdentifier
-                || write.Primary.Timeline > last.Primary.Timeline
-                || (write.Primary.Timeline == last.Primary.Timeline && write.Lsn > last.Lsn))
+            if (_last is not { } last || CommittedWrite.Supersedes(write.Lsn, write.Primary, last.Lsn, last.Primary))
             {
                 _last = write;
             }
