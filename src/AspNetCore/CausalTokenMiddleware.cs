@@ -33,38 +33,40 @@ internal sealed partial class CausalTokenMiddleware(RequestDelegate next, Causal
             feature.Incoming = protector.Unprotect(text, out string? problem);
             if (feature.Incoming is null)
             {
-                feature.Rejected = $"the {source} {(source == "header" ? _options.HeaderName : _options.CookieName)}: {problem}";
-                LogTokenIgnored(logger, feature.Rejected, context.Request.Path);
+                // Dropped: the response clears the cookie (or replaces it, if the request writes), so it is not sent again.
+                feature.Refuse($"the {source} {(source == "header" ? _options.HeaderName : _options.CookieName)}: {problem}", replacement: null);
+                LogTokenIgnored(logger, feature.Rejected!, context.Request.Path);
             }
 
             WebMetrics.Tokens.Add(1, new KeyValuePair<string, object?>("outcome", feature.Incoming is null ? "ignored" : "verified"), new KeyValuePair<string, object?>("source", source));
         }
 
-        if (context.RequestServices.GetService<LsnWriteRecorder>() is { } recorder)
+        LsnWriteRecorder? recorder = context.RequestServices.GetService<LsnWriteRecorder>();
+        ReadRouter? router = context.RequestServices.GetService<ReadRouter>();
+        context.Response.OnStarting(() =>
         {
-            context.Response.OnStarting(() =>
+            CausalToken? basis = feature.Incoming ?? feature.Replacement;
+            CausalToken? token = recorder?.LastWrite is { } write ? CausalToken.Merge(basis, CausalToken.From(write)) : feature.Replacement;
+            if (recorder?.LastWrite is { } written)
             {
-                if (recorder.LastWrite is { } write)
-                {
-                    CausalToken token = CausalToken.Merge(feature.Incoming, CausalToken.From(write));
-                    feature.Outgoing = token;
-                    WebMetrics.TokensSet.Add(1);
-                    string value = protector.Protect(token);
-                    context.Response.Headers[_options.HeaderName] = value;
-                    context.Response.Cookies.Append(_options.CookieName, value, new CookieOptions
-                    {
-                        HttpOnly = true,
-                        Secure = context.Request.IsHttps,
-                        SameSite = SameSiteMode.Lax,
-                        MaxAge = _options.CookieLifetime,
-                        Path = "/",
-                        IsEssential = true,
-                    });
-                }
+                router?.Observe(written);
+            }
 
-                return Task.CompletedTask;
-            });
-        }
+            if (token is { } outgoing)
+            {
+                feature.Outgoing = outgoing;
+                WebMetrics.TokensSet.Add(1);
+                string value = protector.Protect(outgoing);
+                context.Response.Headers[_options.HeaderName] = value;
+                context.Response.Cookies.Append(_options.CookieName, value, CookieOptions(context));
+            }
+            else if (feature.Dropped)
+            {
+                context.Response.Cookies.Delete(_options.CookieName, CookieOptions(context));
+            }
+
+            return Task.CompletedTask;
+        });
 
         // Grain calls made while handling the request carry the token (Orleans' RequestContext).
         using (CausalTokenContext.Use(feature.Incoming))
@@ -72,6 +74,16 @@ internal sealed partial class CausalTokenMiddleware(RequestDelegate next, Causal
             await next(context);
         }
     }
+
+    private CookieOptions CookieOptions(HttpContext context) => new()
+    {
+        HttpOnly = true,
+        Secure = context.Request.IsHttps,
+        SameSite = SameSiteMode.Lax,
+        MaxAge = _options.CookieLifetime,
+        Path = "/",
+        IsEssential = true,
+    };
 
     [LoggerMessage(EventId = 5200, Level = LogLevel.Warning, Message = "Causal token ignored ({Reason}) on {Path}: the request is treated as carrying none")]
     private static partial void LogTokenIgnored(ILogger logger, string reason, PathString path);

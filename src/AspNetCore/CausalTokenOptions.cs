@@ -20,12 +20,12 @@ internal sealed class CausalTokenOptionsValidator : IValidateOptions<CausalToken
     public ValidateOptionsResult Validate(string? name, CausalTokenOptions options)
     {
         var problems = new List<string>();
-        if (string.IsNullOrWhiteSpace(options.CookieName) || options.CookieName.Any(c => c <= ' ' || c >= 127 || "()<>@,;:\\\"/[]?={}".Contains(c)))
+        if (!IsToken(options.CookieName))
         {
             problems.Add($"CausalToken:CookieName '{options.CookieName}' is not a cookie name (visible ASCII, no separators).");
         }
 
-        if (string.IsNullOrWhiteSpace(options.HeaderName) || options.HeaderName.Any(c => c <= ' ' || c >= 127 || "()<>@,;:\\\"/[]?={}".Contains(c)))
+        if (!IsToken(options.HeaderName))
         {
             problems.Add($"CausalToken:HeaderName '{options.HeaderName}' is not a header name (visible ASCII, no separators).");
         }
@@ -37,4 +37,8 @@ internal sealed class CausalTokenOptionsValidator : IValidateOptions<CausalToken
 
         return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);
     }
+
+    /// <summary>Whether <paramref name="value"/> is an HTTP token (a cookie or header name): visible ASCII, no separators.</summary>
+    internal static bool IsToken(string? value) =>
+        !string.IsNullOrWhiteSpace(value) && !value.Any(c => c <= ' ' || c >= 127 || "()<>@,;:\\\"/[]?={}".Contains(c));
 }

@@ -29,4 +29,8 @@ internal static class ClientEventIds
     internal const int ViewUnwatchFailed = 5106;
     internal const int ViewStopped = 5107;
     internal const int ReadRouted = 5110;
+
+    internal const int ReadDecided = 5120;
+    internal const int PrimaryUnreachable = 5121;
+    internal const int ReadWaitFailed = 5122;
 }
