@@ -87,6 +87,9 @@ public sealed partial class ReadRouter : IAsyncDisposable
     /// <summary>Every configured replica's data source, by region.</summary>
     public IReadOnlyDictionary<string, NpgsqlDataSource> Replicas => _replicas;
 
+    /// <summary>Starts the region's replay view now, so the first read with a token does not pay for its start.</summary>
+    public void Warm() => _views?.Get(Region);
+
     /// <summary>
     /// Tells the router the primary has reached <paramref name="write"/> (a commit of this process), so a token up to it
     /// needs no question to the primary. The ASP.NET Core integration observes every write a request records.

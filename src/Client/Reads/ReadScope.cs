@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -54,9 +55,22 @@ public static class ReadRoutingServiceCollectionExtensions
             sp.GetService<ReplayViews>(),
             sp.GetService<ILogger<ReadRouter>>(),
             sp.GetService<TimeProvider>()));
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, ReadRouterWarmup>());
         services.TryAddScoped<ReadScope>();
         services.TryAddScoped(sp => sp.GetRequiredService<ReadScope>().Decision);
         services.AddLsnWriteRecorder();
         return services;
     }
+}
+
+/// <summary>Starts the region's replay view when the host starts (after the Orleans client, registered before it).</summary>
+internal sealed class ReadRouterWarmup(ReadRouter router) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        router.Warm();
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }
