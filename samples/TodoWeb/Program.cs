@@ -39,7 +39,7 @@ internal static class Program
             try
             {
                 IConfiguration configuration = new ConfigurationBuilder().AddEnvironmentVariables().AddCommandLine(result.UnmatchedTokens.ToArray()).Build();
-                return configuration[$"{Client.ReadRoutingOptions.Section}:Primary"] is { Length: > 0 }
+                return configuration[$"{Client.ReadRoutingOptions.Section}:Primary"] is { Length: > 0 } || configuration[$"{Client.ReadRoutingOptions.Section}:PrimaryFile"] is { Length: > 0 }
                     ? await RunAsync([.. result.UnmatchedTokens], null, listen, cancellationToken)
                     : await RunLocalAsync(listen, delay, result.GetValue(region)!, cancellationToken);
             }
@@ -69,17 +69,17 @@ internal static class Program
         return await RunAsync([], settings, port, cancellationToken);
     }
 
-    /// <summary>The sample's settings for a local deployment: its client settings and the application's connection strings.</summary>
+    /// <summary>The sample's settings for a local deployment: its client settings and the files of the application's connection strings.</summary>
     internal static Dictionary<string, string?> LocalSettings(LocalDeployment deployment, string region)
     {
         var settings = new Dictionary<string, string?>(deployment.ClientSettings)
         {
             ["OrleansLsn:Reads:Region"] = region,
-            ["OrleansLsn:Reads:Primary"] = File.ReadAllText(deployment.PrimaryConnectionStringFile).Trim(),
+            ["OrleansLsn:Reads:PrimaryFile"] = deployment.PrimaryConnectionStringFile,
         };
         foreach (string r in deployment.Options.Regions)
         {
-            settings[$"OrleansLsn:Reads:Replicas:{r}"] = File.ReadAllText(deployment.ApplicationReplicaConnectionStringFileOf(r)).Trim();
+            settings[$"OrleansLsn:Reads:ReplicaFiles:{r}"] = deployment.ApplicationReplicaConnectionStringFileOf(r);
         }
 
         return settings;

@@ -28,8 +28,14 @@ public sealed class ReadRoutingOptions
     /// <summary>The primary's connection string: writes, and reads that cannot wait for the replica. Required.</summary>
     public string? Primary { get; set; }
 
+    /// <summary>A file holding <see cref="Primary"/> instead (a container secret); read at start by <see cref="ReadRoutingServiceCollectionExtensions.AddReadRouting"/>.</summary>
+    public string? PrimaryFile { get; set; }
+
     /// <summary>Replicas' connection strings by region; the one of <see cref="Region"/> is required.</summary>
     public Dictionary<string, string> Replicas { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Files holding replicas' connection strings by region, instead of <see cref="Replicas"/>; read at start by <see cref="ReadRoutingServiceCollectionExtensions.AddReadRouting"/>.</summary>
+    public Dictionary<string, string> ReplicaFiles { get; } = new(StringComparer.Ordinal);
 
     /// <summary>
     /// How long a read whose token the replica has not replayed waits for it, unless the endpoint says otherwise.
@@ -53,6 +59,38 @@ public sealed class ReadRoutingOptions
     public TimeSpan PrimaryCheckTimeout { get; set; } = TimeSpan.FromSeconds(2);
 }
 
+/// <summary>
+/// Reads <see cref="ReadRoutingOptions.PrimaryFile"/> and <see cref="ReadRoutingOptions.ReplicaFiles"/> into their
+/// connection strings once, when the options are built, and reports what went wrong (both keys set, a missing,
+/// unreadable or empty file) with the options' validation, named by key and path, never by content.
+/// </summary>
+internal sealed class ReadRoutingSecretFiles : IPostConfigureOptions<ReadRoutingOptions>, IValidateOptions<ReadRoutingOptions>
+{
+    private const string Prefix = ReadRoutingOptions.Section + ":";
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, IReadOnlyList<string>> _failures = new(StringComparer.Ordinal);
+
+    public void PostConfigure(string? name, ReadRoutingOptions options)
+    {
+        var failures = new List<string>();
+        options.Primary = SecretFile.Resolve(Prefix + nameof(options.Primary), options.Primary, options.PrimaryFile, failures);
+        foreach ((string region, string file) in options.ReplicaFiles)
+        {
+            options.Replicas.TryGetValue(region, out string? value);
+            if (SecretFile.Resolve($"{Prefix}Replicas:{region}", value, file, failures) is { } resolved)
+            {
+                options.Replicas[region] = resolved;
+            }
+        }
+
+        _failures[name ?? Options.DefaultName] = failures;
+    }
+
+    public ValidateOptionsResult Validate(string? name, ReadRoutingOptions options) =>
+        _failures.TryGetValue(name ?? Options.DefaultName, out IReadOnlyList<string>? failures) && failures.Count > 0
+            ? ValidateOptionsResult.Fail(failures)
+            : ValidateOptionsResult.Success;
+}
+
 /// <summary>Validates <see cref="ReadRoutingOptions"/>; each problem names its configuration key, never a connection string's value.</summary>
 public sealed class ReadRoutingOptionsValidator : IValidateOptions<ReadRoutingOptions>
 {
@@ -68,12 +106,12 @@ public sealed class ReadRoutingOptionsValidator : IValidateOptions<ReadRoutingOp
         }
         else if (!options.Replicas.TryGetValue(options.Region, out string? replica) || string.IsNullOrWhiteSpace(replica))
         {
-            failures.Add($"{S}:Replicas:{options.Region} is not set: the connection string of the replica of {S}:Region '{options.Region}'.");
+            failures.Add($"{S}:Replicas:{options.Region} is not set: the connection string of the replica of {S}:Region '{options.Region}' (or {S}:ReplicaFiles:{options.Region}, a file holding it).");
         }
 
         if (string.IsNullOrWhiteSpace(options.Primary))
         {
-            failures.Add($"{S}:Primary is not set: the primary's connection string.");
+            failures.Add($"{S}:Primary is not set: the primary's connection string (or {S}:PrimaryFile, a file holding it).");
         }
         else if (!IsConnectionString(options.Primary))
         {

@@ -49,6 +49,9 @@ public static class ReadRoutingServiceCollectionExtensions
         }
 
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ReadRoutingOptions>, ReadRoutingOptionsValidator>());
+        services.TryAddSingleton<ReadRoutingSecretFiles>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IPostConfigureOptions<ReadRoutingOptions>, ReadRoutingSecretFiles>(sp => sp.GetRequiredService<ReadRoutingSecretFiles>()));
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ReadRoutingOptions>, ReadRoutingSecretFiles>(sp => sp.GetRequiredService<ReadRoutingSecretFiles>()));
         services.TryAddSingleton(sp => new ReadRouter(
             sp.GetRequiredService<IClusterClient>(),
             sp.GetRequiredService<IOptions<ReadRoutingOptions>>(),

@@ -240,6 +240,45 @@ public sealed class ReadDecisionTests(ClusterFixture fixture) : IAsyncLifetime
         Assert.DoesNotContain("Password", error.Message, StringComparison.OrdinalIgnoreCase);
     }
 
+    [Fact]
+    public async Task ConnectionStringsFromFiles_AreRead_AndAMissingFileIsNamedByKeyAndPath()
+    {
+        string folder = Directory.CreateTempSubdirectory("orleanslsn-reads-").FullName;
+        try
+        {
+            string primary = Path.Combine(folder, "primary.connection");
+            string replica = Path.Combine(folder, "replica.connection");
+            await File.WriteAllTextAsync(primary, fixture.Postgres.PrimaryConnectionString + "\n", Ct);
+            await File.WriteAllTextAsync(replica, fixture.Postgres.Standby2ConnectionString, Ct);
+            await using (WebApplication app = await StartAsync(LsnTestCluster.UsEast, useReplayView: true, new()
+            {
+                ["OrleansLsn:Reads:Primary"] = null,
+                ["OrleansLsn:Reads:PrimaryFile"] = primary,
+                ["OrleansLsn:Reads:Replicas:us-east"] = null,
+                ["OrleansLsn:Reads:ReplicaFiles:us-east"] = replica,
+            }))
+            {
+                using var http = new HttpClient { BaseAddress = BaseOf(app) };
+                (int id, string token) = await WriteAsync(http);
+                using HttpResponseMessage read = await GetAsync(http, $"/patient/{id}", token);
+                string body = await read.Content.ReadAsStringAsync(Ct);
+                Assert.True(body is "found replica replayed" or "found replica replayed_after_wait", body);
+            }
+
+            string missing = Path.Combine(folder, "nothing-here");
+            var error = await Assert.ThrowsAsync<OptionsValidationException>(async () => await StartAsync(LsnTestCluster.UsEast, useReplayView: true, new()
+            {
+                ["OrleansLsn:Reads:Primary"] = null,
+                ["OrleansLsn:Reads:PrimaryFile"] = missing,
+            }));
+            Assert.Contains($"OrleansLsn:Reads:PrimaryFile: file '{missing}' does not exist", error.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
     private static Uri BaseOf(WebApplication app) =>
         new(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
 
@@ -270,7 +309,7 @@ public sealed class ReadDecisionTests(ClusterFixture fixture) : IAsyncLifetime
 
     private CausalToken Unprotect(string text) => _app!.Services.GetRequiredService<CausalTokenProtector>().Unprotect(text, out _)!.Value;
 
-    private async Task<WebApplication> StartAsync(string? region, bool useReplayView)
+    private async Task<WebApplication> StartAsync(string? region, bool useReplayView, Dictionary<string, string?>? overrides = null)
     {
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
@@ -289,6 +328,18 @@ public sealed class ReadDecisionTests(ClusterFixture fixture) : IAsyncLifetime
         if (region is not null)
         {
             settings["OrleansLsn:Reads:Region"] = region;
+        }
+
+        foreach ((string key, string? value) in overrides ?? [])
+        {
+            if (value is null)
+            {
+                settings.Remove(key);
+            }
+            else
+            {
+                settings[key] = value;
+            }
         }
 
         builder.Configuration.AddInMemoryCollection(settings);
