@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
@@ -184,19 +185,37 @@ internal sealed partial class LsnTrackerGrain : Grain, ILsnTrackerGrain, IIncomi
         }
 
         CountCaller(caller, 1);
-        return CompleteWaitAsync(new ValueTask<LsnWaitResult>(_callers.UncountWhenDoneAsync(wait, caller, _options.Tracker.MaxPendingWaitersPerClient)), lsn);
+        Activity? held = TrackerTracing.StartHeldWait(_region, lsn);
+        return CompleteWaitAsync(new ValueTask<LsnWaitResult>(_callers.UncountWhenDoneAsync(wait, caller, _options.Tracker.MaxPendingWaitersPerClient)), lsn, held);
     }
 
-    private async Task<LsnWaitResult> CompleteWaitAsync(ValueTask<LsnWaitResult> wait, Lsn lsn)
+    private async Task<LsnWaitResult> CompleteWaitAsync(ValueTask<LsnWaitResult> wait, Lsn lsn, Activity? held = null)
     {
-        LsnWaitResult result = await wait.ConfigureAwait(true);
-        if (result.Outcome == LsnWaitOutcome.TimedOut && _engines.IsStopping)
+        try
         {
-            // The silo ended the wait, not its timeout: say so, so that the caller retries where the tracker moves.
-            throw new SiloUnavailableException($"Silo {_silo.SiloAddress} is shutting down and ended the wait for {lsn} in region '{_region}'. Retry the call.");
-        }
+            LsnWaitResult result = await wait.ConfigureAwait(true);
+            if (result.Outcome == LsnWaitOutcome.TimedOut && _engines.IsStopping)
+            {
+                // The silo ended the wait, not its timeout: say so, so that the caller retries where the tracker moves.
+                throw new SiloUnavailableException($"Silo {_silo.SiloAddress} is shutting down and ended the wait for {lsn} in region '{_region}'. Retry the call.");
+            }
 
-        return result;
+            if (held is not null)
+            {
+                TrackerTracing.Ended(held, result);
+            }
+
+            return result;
+        }
+        catch (Exception e) when (held is not null)
+        {
+            TrackerTracing.Failed(held, e);
+            throw;
+        }
+        finally
+        {
+            held?.Dispose();
+        }
     }
 
     /// <summary>The refusal for a caller already at its cap of pending waits (created, never thrown: see RequestAndAwait), else null.</summary>
