@@ -357,6 +357,8 @@ internal sealed partial class LsnTrackerGrain : Grain, ILsnTrackerGrain, IIncomi
 
     private async Task ReadReplayAsync(LsnReplaySubscription replay)
     {
+        // Started by whichever call subscribed first, but no caller's: its pushes join no trace.
+        Activity.Current = null;
         // Runs on the grain's scheduler; ends when the subscription is disposed (no subscribers left) or the tracker stops.
         while (await replay.Updates.WaitToReadAsync().ConfigureAwait(true))
         {
@@ -399,6 +401,8 @@ internal sealed partial class LsnTrackerGrain : Grain, ILsnTrackerGrain, IIncomi
 
     private async Task PushAsync(PushState state)
     {
+        // Pushes go on after the call that started them; they join no caller's trace.
+        Activity.Current = null;
         try
         {
             while (state.Latest > state.Sent && _pushes.TryGetValue(state.Observer.GetGrainId(), out PushState? current) && ReferenceEquals(current, state))
