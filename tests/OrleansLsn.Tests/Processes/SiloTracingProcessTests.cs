@@ -26,7 +26,9 @@ public sealed class SiloTracingProcessTests(DeploymentFixture fixture)
 {
     private const string Region = "otel";
 
-    private static readonly ActivitySource TestSource = new("OrleansLsn.Tests.Tracing");
+    private const string TestSourceName = "OrleansLsn.Tests.Tracing";
+
+    private static readonly ActivitySource TestSource = new(TestSourceName);
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
@@ -70,7 +72,7 @@ public sealed class SiloTracingProcessTests(DeploymentFixture fixture)
             using (var listener = new ActivityListener
             {
                 // Orleans injects the trace context only into a call it made a span for: its sources need a listener too.
-                ShouldListenTo = s => s.Name == TestSource.Name || s.Name.StartsWith("Microsoft.Orleans.", StringComparison.Ordinal),
+                ShouldListenTo = s => s.Name == TestSourceName || s.Name.StartsWith("Microsoft.Orleans.", StringComparison.Ordinal),
                 Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
             })
             {
