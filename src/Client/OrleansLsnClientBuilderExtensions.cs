@@ -38,7 +38,8 @@ public static class OrleansLsnClientBuilderExtensions
     /// <c>orleanslsn</c>), membership in PostgreSQL at <c>MembershipConnectionString</c> (else
     /// <c>PrimaryConnectionString</c>; either may instead come from a file, <c>MembershipConnectionStringFile</c> or
     /// <c>PrimaryConnectionStringFile</c>, read once when the options are built), <c>Client:GatewayListRefreshPeriod</c> (5 s), <c>Client:ResponseTimeout</c>
-    /// (30 s), and <c>CancelRequestOnTimeout</c>. The options are validated when the host starts: with any problem it
+    /// (30 s), <c>CancelRequestOnTimeout</c>, and Orleans' activity propagation (<c>AddActivityPropagation</c>: the trace of a
+    /// call continues on the silo; see <see cref="OrleansLsnActivitySources"/>). The options are validated when the host starts: with any problem it
     /// does not start, and the <see cref="OptionsValidationException"/> names every problem by its key, never a
     /// connection string's value. Calling it again (with any overload) changes nothing.
     /// </summary>
@@ -115,6 +116,13 @@ public static class OrleansLsnClientBuilderExtensions
             // A caller's timeout cancels the call on the silo too (a tracker wait leaves its index at once).
             o.CancelRequestOnTimeout = true;
         });
+        // Orleans carries the W3C trace context through grain calls (a read's span is the parent of the call to the
+        // tracker, and of the silo's span for it). It costs nothing without a listener; not twice if already added.
+        if (!ActivityPropagation.IsAdded(services))
+        {
+            builder.AddActivityPropagation();
+        }
+
         services.TryAddSingleton(TimeProvider.System);
         services.AddOptions<ReplayViewOptions>();
         services.TryAddSingleton(sp => new ReplayViews(

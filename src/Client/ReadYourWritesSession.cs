@@ -244,6 +244,29 @@ public sealed partial class ReadYourWritesSession
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task<ReadYourWritesRead> OpenReadAsync(string region, CancellationToken cancellationToken = default)
     {
+        // One span per read when traced (source OrleansLsn.Client): the decision, the wait and the grain calls under it.
+        using Activity? activity = ClientTracing.Source.StartActivity(ClientTracing.ReadSpan);
+        if (activity is null)
+        {
+            return await OpenReadCoreAsync(region, cancellationToken).ConfigureAwait(false);
+        }
+
+        activity.SetTag("orleanslsn.region", region);
+        try
+        {
+            ReadYourWritesRead read = await OpenReadCoreAsync(region, cancellationToken).ConfigureAwait(false);
+            ClientTracing.Describe(activity, read);
+            return read;
+        }
+        catch (Exception e)
+        {
+            ClientTracing.Failed(activity, e);
+            throw;
+        }
+    }
+
+    private async Task<ReadYourWritesRead> OpenReadCoreAsync(string region, CancellationToken cancellationToken)
+    {
         ArgumentNullException.ThrowIfNull(region);
         if (!_replicas.TryGetValue(region, out NpgsqlDataSource? replica))
         {

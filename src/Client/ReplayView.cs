@@ -91,11 +91,23 @@ public sealed partial class ReplayView : IWaiterOwner
         _lastUsed = _origin;
         _timestampsPerTick = Math.Max(1, (long)(_time.TimestampFrequency * TickDuration.TotalSeconds));
         _index = new WaiterIndex(startTick: 0);
-        _expiryTimer = _time.CreateTimer(static s => ((ReplayView)s!).OnExpiryTick(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         _tags = new TagList { { "orleanslsn.region", region } };
         _relay = new Relay(this);
         _reference = grains.CreateObjectReference<IReplayViewObserver>(_relay);
-        _ = RunAsync();
+
+        // The view outlives the read that started it: its timer and its loop (and the loop's calls to the tracker) belong
+        // to no read's trace.
+        Activity? caller = Activity.Current;
+        Activity.Current = null;
+        try
+        {
+            _expiryTimer = _time.CreateTimer(static s => ((ReplayView)s!).OnExpiryTick(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            _ = RunAsync();
+        }
+        finally
+        {
+            Activity.Current = caller;
+        }
     }
 
     /// <summary>The region whose tracker this view follows.</summary>
@@ -172,6 +184,55 @@ public sealed partial class ReplayView : IWaiterOwner
             return new ValueTask<LsnWaitResult>(snapshot.ReadyResult);
         }
 
+        // A wait that has to wait gets a span when traced; it is current while the demand goes out, so that the call to
+        // the tracker it may cause is its child, and no longer (this method is not async).
+        Activity? caller = Activity.Current;
+        Activity? activity = ClientTracing.Source.StartActivity(ClientTracing.ViewWaitSpan);
+        if (activity is null)
+        {
+            return WaitPending(lsn, timeout, cancellationToken);
+        }
+
+        try
+        {
+            activity.SetTag("orleanslsn.region", Region);
+            activity.SetTag("orleanslsn.lsn", lsn.ToString());
+            return TraceWaitAsync(WaitPending(lsn, timeout, cancellationToken), activity);
+        }
+        catch (Exception e)
+        {
+            ClientTracing.Failed(activity, e);
+            activity.Dispose();
+            throw;
+        }
+        finally
+        {
+            Activity.Current = caller;
+        }
+    }
+
+    private static async ValueTask<LsnWaitResult> TraceWaitAsync(ValueTask<LsnWaitResult> wait, Activity activity)
+    {
+        try
+        {
+            LsnWaitResult result = await wait.ConfigureAwait(false);
+            ClientTracing.Describe(activity, result);
+            return result;
+        }
+        catch (Exception e)
+        {
+            ClientTracing.Failed(activity, e);
+            throw;
+        }
+        finally
+        {
+            activity.Dispose();
+        }
+    }
+
+    private ValueTask<LsnWaitResult> WaitPending(Lsn lsn, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        Snapshot snapshot;
         long now = _time.GetTimestamp();
         Volatile.Write(ref _lastUsed, now);
         if (_regionError is { } regionError)

@@ -17,7 +17,9 @@ public static class OrleansLsnSiloBuilderExtensions
     /// <paramref name="configuration"/> (appsettings.json, <c>OrleansLsn__*</c> environment variables, command line).
     /// The options are validated when the silo starts: with any problem it does not start, and the exception lists every
     /// problem with its key. Connection strings may come from files (<c>PrimaryConnectionStringFile</c>,
-    /// <c>ReplicaConnectionStringFile</c>), read once when the options are built. Calling it again changes nothing.
+    /// <c>ReplicaConnectionStringFile</c>), read once when the options are built. It also turns on Orleans' activity
+    /// propagation (<c>AddActivityPropagation</c>, unless already on), so a client's trace continues in the grains; the
+    /// tracker's spans are in the source <see cref="OrleansLsnActivitySources.Tracker"/>. Calling it again changes nothing.
     /// </summary>
     public static ISiloBuilder AddOrleansLsn(this ISiloBuilder builder, IConfiguration configuration)
     {
@@ -65,6 +67,13 @@ public static class OrleansLsnSiloBuilderExtensions
 
         // A caller's timeout or cancellation reaches the grain (and so the waiter), and fails the call at once.
         services.Configure<SiloMessagingOptions>(o => o.CancelRequestOnTimeout = true);
+
+        // A caller's trace continues here (the W3C context travels with each grain call); free without a listener.
+        if (!ActivityPropagation.IsAdded(services))
+        {
+            builder.AddActivityPropagation();
+        }
+
         return builder;
     }
 

@@ -209,7 +209,7 @@ public sealed partial class ReplicationPump : IAsyncDisposable
             _state = ReplicationState.Connecting;
             ReplicationMetrics.Register(this);
             Log.Started(_logger, Slot, Options.PublicationName);
-            _loop = Task.Run(() => RunAsync(_stop.Token));
+            _loop = Hosting.Untraced.Start(() => Task.Run(() => RunAsync(_stop.Token)));
         }
     }
 

@@ -27,7 +27,7 @@ public sealed class ReplicationSubscription : IAsyncDisposable
         _onChanges = onChanges;
         Name = name;
         _cursor = backlog.AddCursor();
-        _loop = Task.Run(() => DeliverAsync(_stop.Token));
+        _loop = Hosting.Untraced.Start(() => Task.Run(() => DeliverAsync(_stop.Token)));
     }
 
     /// <summary>The name given at subscription, used in logs.</summary>

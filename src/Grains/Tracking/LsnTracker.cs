@@ -140,7 +140,7 @@ public sealed partial class LsnTracker : IAsyncDisposable, IWaiterOwner
             // A thread of its own: the loop sleeps between polls with a blocking high-resolution wait, since async
             // timers follow the coarse system tick (4 ms on many Linux kernels) and would turn 1 ms into 4.
             _watchThread = new Thread(WatchLoop) { IsBackground = true, Name = $"LsnTracker {Region}" };
-            _watchThread.Start();
+            _watchThread.UnsafeStart();   // no execution context: the loop is no caller's, nor in any caller's trace
         }
 
         Log.Started(_logger, Region, _reader.Endpoint);

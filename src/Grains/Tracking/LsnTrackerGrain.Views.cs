@@ -182,6 +182,8 @@ internal sealed partial class LsnTrackerGrain
 
     private async Task PushViewAsync(ViewState state)
     {
+        // Pushes go on after the call that started them (a view's demand lasts); they join no caller's trace.
+        System.Diagnostics.Activity.Current = null;
         try
         {
             while (_tracker is { } tracker && _views.TryGetValue(state.Observer.GetGrainId(), out ViewState? current) && ReferenceEquals(current, state))

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
@@ -184,19 +185,37 @@ internal sealed partial class LsnTrackerGrain : Grain, ILsnTrackerGrain, IIncomi
         }
 
         CountCaller(caller, 1);
-        return CompleteWaitAsync(new ValueTask<LsnWaitResult>(_callers.UncountWhenDoneAsync(wait, caller, _options.Tracker.MaxPendingWaitersPerClient)), lsn);
+        Activity? held = TrackerTracing.StartHeldWait(_region, lsn);
+        return CompleteWaitAsync(new ValueTask<LsnWaitResult>(_callers.UncountWhenDoneAsync(wait, caller, _options.Tracker.MaxPendingWaitersPerClient)), lsn, held);
     }
 
-    private async Task<LsnWaitResult> CompleteWaitAsync(ValueTask<LsnWaitResult> wait, Lsn lsn)
+    private async Task<LsnWaitResult> CompleteWaitAsync(ValueTask<LsnWaitResult> wait, Lsn lsn, Activity? held = null)
     {
-        LsnWaitResult result = await wait.ConfigureAwait(true);
-        if (result.Outcome == LsnWaitOutcome.TimedOut && _engines.IsStopping)
+        try
         {
-            // The silo ended the wait, not its timeout: say so, so that the caller retries where the tracker moves.
-            throw new SiloUnavailableException($"Silo {_silo.SiloAddress} is shutting down and ended the wait for {lsn} in region '{_region}'. Retry the call.");
-        }
+            LsnWaitResult result = await wait.ConfigureAwait(true);
+            if (result.Outcome == LsnWaitOutcome.TimedOut && _engines.IsStopping)
+            {
+                // The silo ended the wait, not its timeout: say so, so that the caller retries where the tracker moves.
+                throw new SiloUnavailableException($"Silo {_silo.SiloAddress} is shutting down and ended the wait for {lsn} in region '{_region}'. Retry the call.");
+            }
 
-        return result;
+            if (held is not null)
+            {
+                TrackerTracing.Ended(held, result);
+            }
+
+            return result;
+        }
+        catch (Exception e) when (held is not null)
+        {
+            TrackerTracing.Failed(held, e);
+            throw;
+        }
+        finally
+        {
+            held?.Dispose();
+        }
     }
 
     /// <summary>The refusal for a caller already at its cap of pending waits (created, never thrown: see RequestAndAwait), else null.</summary>
@@ -338,6 +357,8 @@ internal sealed partial class LsnTrackerGrain : Grain, ILsnTrackerGrain, IIncomi
 
     private async Task ReadReplayAsync(LsnReplaySubscription replay)
     {
+        // Started by whichever call subscribed first, but no caller's: its pushes join no trace.
+        Activity.Current = null;
         // Runs on the grain's scheduler; ends when the subscription is disposed (no subscribers left) or the tracker stops.
         while (await replay.Updates.WaitToReadAsync().ConfigureAwait(true))
         {
@@ -380,6 +401,8 @@ internal sealed partial class LsnTrackerGrain : Grain, ILsnTrackerGrain, IIncomi
 
     private async Task PushAsync(PushState state)
     {
+        // Pushes go on after the call that started them; they join no caller's trace.
+        Activity.Current = null;
         try
         {
             while (state.Latest > state.Sent && _pushes.TryGetValue(state.Observer.GetGrainId(), out PushState? current) && ReferenceEquals(current, state))

@@ -43,4 +43,7 @@ public sealed class SiloHostOptions
 
     /// <summary>Mutual TLS between silos and with clients (section <c>OrleansLsn:Tls</c>).</summary>
     public ClusterTlsOptions Tls { get; set; } = new();
+
+    /// <summary>Traces exported over OTLP (section <c>OrleansLsn:Tracing</c>); off unless an endpoint is configured.</summary>
+    public SiloTracingOptions Tracing { get; set; } = new();
 }

@@ -52,6 +52,22 @@ public sealed class SiloHostOptionsValidator : IValidateOptions<SiloHostOptions>
             failures.Add($"{Prefix}Tls:Mode must be Required or Disabled.");
         }
 
+        if (options.Tracing.OtlpEndpoint is { Length: > 0 } otlp
+            && (!Uri.TryCreate(otlp, UriKind.Absolute, out Uri? endpoint) || (endpoint.Scheme != Uri.UriSchemeHttp && endpoint.Scheme != Uri.UriSchemeHttps)))
+        {
+            failures.Add($"{Prefix}Tracing:OtlpEndpoint must be an absolute http:// or https:// address; it is '{otlp}'.");
+        }
+
+        if (!Enum.IsDefined(options.Tracing.OtlpProtocol))
+        {
+            failures.Add($"{Prefix}Tracing:OtlpProtocol must be Grpc or HttpProtobuf.");
+        }
+
+        if (!(options.Tracing.RootSampleRatio is >= 0 and <= 1))
+        {
+            failures.Add($"{Prefix}Tracing:RootSampleRatio must be between 0 and 1; it is {options.Tracing.RootSampleRatio}.");
+        }
+
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 

@@ -10,7 +10,10 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Npgsql;
 using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
 using Orleans.Configuration;
 using Orleans.Connections.Security;
 using Orleans.Dashboard;
@@ -114,6 +117,7 @@ public static partial class SiloProgram
         PeerCertificateCheck? peerCheck = certificates is null ? null : new PeerCertificateCheck(certificates);
         ConfigureOrleans(builder, hostOptions, lsnOptions, membership, advertised, peerCheck, certificates);
         ConfigureHttp(builder, hostOptions);
+        ConfigureTracing(builder, hostOptions, lsnOptions, advertised);
         await using WebApplication app = builder.Build();
         if (peerCheck is not null)
         {
@@ -214,6 +218,44 @@ public static partial class SiloProgram
         builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
             .AddMeter("Microsoft.Orleans", "OrleansLsn.Tracker", "OrleansLsn.Replication")
             .AddPrometheusExporter());
+    }
+
+    /// <summary>
+    /// Traces over OTLP when an endpoint is configured (<c>OrleansLsn:Tracing:OtlpEndpoint</c> or the standard
+    /// <c>OTEL_EXPORTER_OTLP_ENDPOINT</c>); otherwise nothing listens and no span is created. The silo continues the
+    /// traces its callers started (their sampling decides) and starts its own only at <c>Tracing:RootSampleRatio</c>:
+    /// a tracker's polls, pushes to client views and membership traffic would otherwise each be a trace.
+    /// </summary>
+    private static void ConfigureTracing(WebApplicationBuilder builder, SiloHostOptions host, OrleansLsnOptions lsn, IPAddress advertised)
+    {
+        SiloTracingOptions tracing = host.Tracing;
+        if (!tracing.IsEnabled(builder.Configuration))
+        {
+            return;
+        }
+
+        bool serviceNamed = !string.IsNullOrWhiteSpace(builder.Configuration["OTEL_SERVICE_NAME"]);
+        builder.Services.AddOpenTelemetry().WithTracing(traces => traces
+            .ConfigureResource(resource =>
+            {
+                if (!serviceNamed)
+                {
+                    resource.AddService("orleanslsn-silo", serviceInstanceId: $"{lsn.Region}-{advertised}-{host.SiloPort}");
+                }
+
+                resource.AddAttributes([new KeyValuePair<string, object>("orleanslsn.region", lsn.Region)]);
+            })
+            .SetSampler(new ParentBasedSampler(new TraceIdRatioBasedSampler(tracing.RootSampleRatio)))
+            .AddOrleansLsnInstrumentation()
+            .AddNpgsql()
+            .AddOtlpExporter(otlp =>
+            {
+                if (tracing.ExportEndpoint() is { } endpoint)
+                {
+                    otlp.Endpoint = endpoint;
+                    otlp.Protocol = tracing.OtlpProtocol;
+                }
+            }));
     }
 
     private static async Task<bool> ApplyMembershipSchemaAsync(string membership, ILoggerFactory loggerFactory, ILogger logger, CancellationToken cancellationToken)

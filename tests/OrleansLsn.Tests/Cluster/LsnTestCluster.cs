@@ -86,14 +86,16 @@ public static class LsnTestCluster
                 o.IAmAliveTablePublishTimeout = TimeSpan.FromSeconds(2);
             });
         });
-        builder.ConfigureClient(client => client.Services.Configure<ClientMessagingOptions>(o =>
-        {
-            o.CancelRequestOnTimeout = true;
-            if (responseTimeout is { } timeout)
+        builder.ConfigureClient(client => client
+            .AddActivityPropagation()   // as UseOrleansLsnClient does: a traced caller's trace continues in the silos
+            .Services.Configure<ClientMessagingOptions>(o =>
             {
-                o.ResponseTimeout = timeout;
-            }
-        }));
+                o.CancelRequestOnTimeout = true;
+                if (responseTimeout is { } timeout)
+                {
+                    o.ResponseTimeout = timeout;
+                }
+            }));
         InProcessTestCluster cluster = builder.Build();
         await cluster.DeployAsync();
         return cluster;

@@ -1,0 +1,150 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using OrleansLsn.Client;
+using OrleansLsn.Silo.Local;
+using OrleansLsn.Tests.Infrastructure;
+using Xunit;
+
+namespace OrleansLsn.Tests.Processes;
+
+/// <summary>
+/// A silo process of <c>src/Silo</c> with OTLP configured exports the trace a client started to a real OTLP/HTTP
+/// receiver (Kestrel, in this test): the client's trace id and Orleans' span for the call arrive in the protobuf body.
+/// The silo serves a region of its own (its "replica" is the primary), so the tracker the test calls lives on it.
+/// </summary>
+[Collection(DeploymentCollection.Name)]
+public sealed class SiloTracingProcessTests(DeploymentFixture fixture)
+{
+    private const string Region = "otel";
+
+    private const string TestSourceName = "OrleansLsn.Tests.Tracing";
+
+    private static readonly ActivitySource TestSource = new(TestSourceName);
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Theory]
+    [InlineData("OrleansLsn")]
+    [InlineData("standard")]
+    public async Task SiloWithOtlpConfigured_ExportsTheCallersTrace_ToAnOtlpHttpReceiver(string keys)
+    {
+        await using var receiver = await OtlpReceiver.StartAsync();
+        string endpoint = $"http://127.0.0.1:{receiver.Port}";
+        var settings = new Dictionary<string, string>
+        {
+            ["OrleansLsn:Region"] = Region,
+            ["OrleansLsn:ReplicaConnectionStringFile"] = fixture.Deployment.SiloConnectionStringFile,
+            ["OTEL_BSP_SCHEDULE_DELAY"] = "200",
+        };
+        if (keys == "OrleansLsn")
+        {
+            settings["OrleansLsn:Tracing:OtlpEndpoint"] = endpoint;
+            settings["OrleansLsn:Tracing:OtlpProtocol"] = "HttpProtobuf";
+        }
+        else
+        {
+            settings["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint;
+            settings["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf";
+        }
+
+        // StartSilo's region names the standby its settings point at; the overrides give this silo a region of its own.
+        SiloProcess silo = fixture.Deployment.StartSilo("eu-west", settings);
+        try
+        {
+            await silo.WaitHealthyAsync(TimeSpan.FromSeconds(60), Ct);
+            Lsn lsn;
+            await using (var primary = new NpgsqlConnection(fixture.Deployment.Postgres.Primary.ConnectionString))
+            {
+                await primary.OpenAsync(Ct);
+                lsn = await PrimaryLsn.GetCurrentInsertLsnAsync(primary, Ct);
+            }
+
+            ActivityTraceId trace;
+            using (var listener = new ActivityListener
+            {
+                // Orleans injects the trace context only into a call it made a span for: its sources need a listener too.
+                ShouldListenTo = s => s.Name == TestSourceName || s.Name.StartsWith("Microsoft.Orleans.", StringComparison.Ordinal),
+                Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            })
+            {
+                ActivitySource.AddActivityListener(listener);
+                using Activity root = TestSource.StartActivity("otel-test-call") ?? throw new InvalidOperationException("no activity");
+                trace = root.TraceId;
+                LsnWaitResult result = await fixture.Client.GetGrain<ILsnTrackerGrain>(Region).RequestAndAwait(lsn, TimeSpan.FromSeconds(5), Ct);
+                Assert.Equal(LsnWaitOutcome.Ready, result.Outcome);
+            }
+
+            byte[] traceId = Convert.FromHexString(trace.ToHexString());
+            byte[] body = await receiver.WaitForAsync(b => Contains(b, traceId), TimeSpan.FromSeconds(30), $"a /v1/traces request with trace {trace}; log: {silo.ReadLogTail(20)}");
+            Assert.True(Contains(body, Encoding.UTF8.GetBytes("ILsnTrackerGrain/RequestAndAwait")), "the export has the trace id but not Orleans' span for the call");
+            Assert.True(Contains(body, Encoding.UTF8.GetBytes("Microsoft.Orleans.")), "the export does not name Orleans' source");
+            Assert.True(Contains(body, Encoding.UTF8.GetBytes("orleanslsn-silo")), "the export does not name the service");
+            Assert.Equal("application/x-protobuf", receiver.ContentType);
+        }
+        finally
+        {
+            await silo.StopAsync(TimeSpan.FromSeconds(30));
+        }
+    }
+
+    private static bool Contains(byte[] haystack, byte[] needle) => haystack.AsSpan().IndexOf(needle) >= 0;
+
+    /// <summary>An OTLP/HTTP trace receiver: keeps every body POSTed to <c>/v1/traces</c> and answers an empty response.</summary>
+    private sealed class OtlpReceiver : IAsyncDisposable
+    {
+        private readonly WebApplication _app;
+        private readonly ConcurrentQueue<byte[]> _bodies = new();
+        private volatile string? _contentType;
+
+        private OtlpReceiver(WebApplication app) => _app = app;
+
+        public int Port { get; private set; }
+
+        public string? ContentType => _contentType;
+
+        public static async Task<OtlpReceiver> StartAsync()
+        {
+            WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
+            builder.Logging.ClearProviders();
+            builder.WebHost.UseUrls("http://127.0.0.1:0");
+            WebApplication app = builder.Build();
+            var receiver = new OtlpReceiver(app);
+            app.MapPost("/v1/traces", async (HttpContext context) =>
+            {
+                using var body = new MemoryStream();
+                await context.Request.Body.CopyToAsync(body, context.RequestAborted);
+                receiver._contentType = context.Request.ContentType;
+                receiver._bodies.Enqueue(body.ToArray());
+                context.Response.ContentType = "application/x-protobuf";
+                context.Response.StatusCode = StatusCodes.Status200OK;
+            });
+            await app.StartAsync(Ct);
+            string address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+            receiver.Port = new Uri(address).Port;
+            return receiver;
+        }
+
+        public async Task<byte[]> WaitForAsync(Func<byte[], bool> match, TimeSpan timeout, string what)
+        {
+            byte[]? found = null;
+            await Wait.UntilAsync(() => (found = _bodies.FirstOrDefault(match)) is not null, timeout, () => $"{what} ({_bodies.Count} requests, {_bodies.Sum(b => b.Length)} bytes)", Ct);
+            Assert.NotEmpty(found!);
+            return found!;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _app.StopAsync(CancellationToken.None);
+            await _app.DisposeAsync();
+        }
+    }
+}
