@@ -7,6 +7,9 @@ using Microsoft.EntityFrameworkCore;
 using OrleansLsn.AspNetCore;
 using OrleansLsn.Client;
 using OrleansLsn.EntityFrameworkCore;
+using Npgsql;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
 
 namespace OrleansLsn.Samples.TodoWeb;
 
@@ -41,6 +44,15 @@ public static class TodoApp
         builder.Services.AddReadDbContext<TodoDb>((o, source) => o.UseNpgsql(source).UseQueryTrackingBehavior(QueryTrackingBehavior.NoTracking));
         builder.Services.TryAddTodoReads();
         builder.Services.AddAntiforgery();
+
+        // Traces, exported over OTLP when an endpoint is configured (OTEL_EXPORTER_OTLP_ENDPOINT, the exporter's own
+        // variable): the request, the read decision and its wait, the Orleans calls, the SQL on the primary or replica.
+        if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
+        {
+            builder.Services.AddOpenTelemetry()
+                .ConfigureResource(r => r.AddService(builder.Configuration["OTEL_SERVICE_NAME"] ?? "orleanslsn-todo-web"))
+                .WithTracing(t => t.AddAspNetCoreInstrumentation().AddOrleansLsnInstrumentation().AddNpgsql().AddOtlpExporter());
+        }
 
         WebApplication app = builder.Build();
         app.UseRouting();
