@@ -20,13 +20,16 @@ internal sealed class WebBenchContext : IAsyncDisposable
 
     private readonly List<PolicyApp> _apps;
 
-    private WebBenchContext(LocalDeployment deployment, List<PolicyApp> apps)
+    private WebBenchContext(LocalDeployment deployment, List<PolicyApp> apps, bool quick)
     {
         Deployment = deployment;
+        Quick = quick;
         _apps = apps;
     }
 
     public LocalDeployment Deployment { get; }
+
+    public bool Quick { get; }
 
     public IReadOnlyList<PolicyApp> Apps => _apps;
 
@@ -34,7 +37,7 @@ internal sealed class WebBenchContext : IAsyncDisposable
 
     private string Standby => Deployment.ReplicaOf(Region);
 
-    public static async Task<WebBenchContext> StartAsync(Action<string> progress, CancellationToken cancellationToken)
+    public static async Task<WebBenchContext> StartAsync(bool quick, Action<string> progress, CancellationToken cancellationToken)
     {
         var options = new LocalDeploymentOptions
         {
@@ -54,7 +57,7 @@ internal sealed class WebBenchContext : IAsyncDisposable
                 progress(string.Create(CultureInfo.InvariantCulture, $"  the sample for '{policy}' at {apps[^1].Address} ({sw.Elapsed.TotalSeconds:0.0} s)"));
             }
 
-            return new WebBenchContext(deployment, apps);
+            return new WebBenchContext(deployment, apps, quick);
         }
         catch
         {

@@ -55,7 +55,7 @@ internal static class WebCommand
         Action<string> progress = line => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(line)}[/]");
         var results = new JsonObject();
         var lagDetails = new JsonObject();
-        await using (WebBenchContext context = await WebBenchContext.StartAsync(progress, cancellationToken).ConfigureAwait(false))
+        await using (WebBenchContext context = await WebBenchContext.StartAsync(quick, progress, cancellationToken).ConfigureAwait(false))
         {
             report.Machine["postgresql_primary"] = context.Deployment.ServerVersion;
             TimeSpan bound = context.App(WebPolicy.Ours).Bound.MaxWait;
@@ -90,8 +90,9 @@ internal static class WebCommand
 
     private static async Task WarmUpAsync(WebBenchContext context, BenchReport report, CancellationToken cancellationToken)
     {
-        // The first requests of each app pay for EF Core's model and query compilation, Kestrel's and the pools' start.
-        var warm = new PolicyRun.Load(Users: 8, ArrivalsPerSecond: 40, LaterReads: 1, Spread: TimeSpan.FromMilliseconds(200));
+        // The first requests of each app pay for EF Core's model and query compilation, Kestrel's and the pools' start,
+        // and the first run at full rate for the JIT's later tiers and the thread pool's growth: 3 s at the measured rate.
+        var warm = new PolicyRun.Load(Users: context.Quick ? 10 : 45, ArrivalsPerSecond: 15, LaterReads: 1, Spread: TimeSpan.FromSeconds(1));
         foreach (PolicyApp app in context.Apps)
         {
             _ = await PolicyRun.RunAsync(app, warm, 0, cancellationToken).ConfigureAwait(false);
