@@ -96,7 +96,7 @@ internal sealed class PolicyApp : IAsyncDisposable
 
     /// <summary>
     /// The sample's settings for a local deployment (as its own <c>Program.LocalSettings</c>): the deployment's client
-    /// settings and the application's connection strings.
+    /// settings and the files holding the application's connection strings.
     /// </summary>
     private static Dictionary<string, string?> Settings(LocalDeployment deployment, string region)
     {
@@ -104,11 +104,11 @@ internal sealed class PolicyApp : IAsyncDisposable
         var settings = new Dictionary<string, string?>(deployment.ClientSettings)
         {
             [$"{S}:Region"] = region,
-            [$"{S}:Primary"] = File.ReadAllText(deployment.PrimaryConnectionStringFile).Trim(),
+            [$"{S}:PrimaryFile"] = deployment.PrimaryConnectionStringFile,
         };
         foreach (string r in deployment.Options.Regions)
         {
-            settings[$"{S}:Replicas:{r}"] = File.ReadAllText(deployment.ApplicationReplicaConnectionStringFileOf(r)).Trim();
+            settings[$"{S}:ReplicaFiles:{r}"] = deployment.ApplicationReplicaConnectionStringFileOf(r);
         }
 
         return settings;
