@@ -3,11 +3,12 @@ using OrleansLsn.Bench.Cluster;
 using OrleansLsn.Bench.Failover;
 using OrleansLsn.Bench.Replication;
 using OrleansLsn.Bench.Tracker;
+using OrleansLsn.Bench.Web;
 using Spectre.Console;
 
 namespace OrleansLsn.Bench;
 
-/// <summary>Entry point: one sub-command per area (<c>tracker</c>, <c>replication</c>).</summary>
+/// <summary>Entry point: one sub-command per area (<c>tracker</c>, <c>replication</c>, <c>failover</c>, <c>cluster</c>, <c>web</c>).</summary>
 internal static class Program
 {
     private static async Task<int> Main(string[] args)
@@ -25,6 +26,7 @@ internal static class Program
         root.Subcommands.Add(ReplicationCommand.Create());
         root.Subcommands.Add(FailoverCommand.Create());
         root.Subcommands.Add(ClusterCommand.Create());
+        root.Subcommands.Add(WebCommand.Create());
         return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
     }
 }
