@@ -18,8 +18,11 @@ public sealed class CausalTokenFeature
     /// <summary>What the response carries instead of a refused token (with the request's writes merged in), else <c>null</c>.</summary>
     internal CausalToken? Replacement { get; private set; }
 
-    /// <summary>Whether the request's token was dropped: the response then replaces it, or clears the cookie.</summary>
+    /// <summary>Whether the request's token was dropped: the response then replaces it, or clears the cookie if the token came in it.</summary>
     internal bool Dropped { get; private set; }
+
+    /// <summary>Whether the request's token came in the cookie (not the header).</summary>
+    internal bool FromCookie { get; set; }
 
     /// <summary>Drops the verified token the read decision refused (another database, another timeline, past the primary).</summary>
     internal void Refuse(string why, CausalToken? replacement)

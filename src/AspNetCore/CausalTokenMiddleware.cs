@@ -24,6 +24,7 @@ internal sealed partial class CausalTokenMiddleware(RequestDelegate next, Causal
         (string? text, string source) = context.Request.Headers.TryGetValue(_options.HeaderName, out var header) && header.Count > 0
             ? (header[0], "header")
             : (context.Request.Cookies[_options.CookieName], "cookie");
+        feature.FromCookie = source == "cookie";
         if (string.IsNullOrEmpty(text))
         {
             WebMetrics.Tokens.Add(1, new KeyValuePair<string, object?>("outcome", "absent"));
@@ -33,7 +34,7 @@ internal sealed partial class CausalTokenMiddleware(RequestDelegate next, Causal
             feature.Incoming = protector.Unprotect(text, out string? problem);
             if (feature.Incoming is null)
             {
-                // Dropped: the response clears the cookie (or replaces it, if the request writes), so it is not sent again.
+                // Dropped: the response clears the cookie it came in (or replaces it, if the request writes), so it is not sent again.
                 feature.Refuse($"the {source} {(source == "header" ? _options.HeaderName : _options.CookieName)}: {problem}", replacement: null);
                 LogTokenIgnored(logger, feature.Rejected!, context.Request.Path);
             }
@@ -60,7 +61,7 @@ internal sealed partial class CausalTokenMiddleware(RequestDelegate next, Causal
                 context.Response.Headers[_options.HeaderName] = value;
                 context.Response.Cookies.Append(_options.CookieName, value, CookieOptions(context));
             }
-            else if (feature.Dropped)
+            else if (feature.Dropped && feature.FromCookie)
             {
                 context.Response.Cookies.Delete(_options.CookieName, CookieOptions(context));
             }

@@ -162,6 +162,12 @@ public sealed class ReadDecisionTests(ClusterFixture fixture) : IAsyncLifetime
         string warning = Assert.Single(_warnings);
         Assert.Contains("Foreign", warning, StringComparison.Ordinal);
         Assert.Contains("another database cluster", warning, StringComparison.Ordinal);
+
+        // The same token in the header (an API client's): ignored the same way, and the cookie is left alone.
+        using HttpResponseMessage fromHeader = await GetAsync(http, "/read/0", foreign);
+        Assert.Equal("missing replica no_token", await fromHeader.Content.ReadAsStringAsync(Ct));
+        Assert.False(fromHeader.Headers.Contains("Set-Cookie"), "a token refused in the header cleared the cookie");
+        Assert.Equal(2, _warnings.Count);
     }
 
     [Theory]
