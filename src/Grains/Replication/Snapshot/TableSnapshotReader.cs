@@ -1,0 +1,294 @@
+using System.Data;
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using Npgsql;
+
+namespace OrleansLsn.Replication.Snapshot;
+
+/// <summary>
+/// Reads tables in one MVCC snapshot and tells which snapshot that was, so a change stream can be joined exactly to the
+/// copy (see <see cref="PgSnapshot.SkipInStream"/>).
+/// </summary>
+/// <remarks>
+/// One <c>REPEATABLE READ, READ ONLY</c> transaction: its first statement reads <c>pg_current_snapshot()</c>, which
+/// therefore is the transaction's snapshot, the one every later statement (the catalog look-ups aside) reads in. Each
+/// table is then read through a server-side cursor, <c>FETCH</c>ing at most the chunk size at a time, so memory stays
+/// bounded whatever the table's size. The transaction is rolled back when the enumeration ends, fails, is cancelled or
+/// is abandoned (disposed early).
+/// <para>
+/// Values are fetched in text format, i.e. through each type's output function as pgoutput renders them, so a
+/// consumer can rebuild a table from the rows and then apply <see cref="RowChange"/>s. Both connections must use the
+/// same session settings that shape text output (<c>DateStyle</c>, <c>IntervalStyle</c>, <c>TimeZone</c>,
+/// <c>extra_float_digits</c>, <c>bytea_output</c>) for the texts to be equal.
+/// </para>
+/// <para>
+/// Columns are those pgoutput publishes by default: not dropped, not generated, in column order; key columns follow
+/// the table's replica identity. TODO: a publication's column list or row filter is not applied.
+/// </para>
+/// </remarks>
+internal static class TableSnapshotReader
+{
+    /// <summary>
+    /// Reads <paramref name="tables"/> (each <c>schema.table</c>) in one snapshot on a connection from
+    /// <paramref name="dataSource"/>, yielding chunks of at most <paramref name="chunkSize"/> rows, table by table in
+    /// the order given. An empty table yields one empty chunk.
+    /// </summary>
+    /// <exception cref="ArgumentException">A name is invalid or not schema-qualified (before connecting), or a table
+    /// does not exist or is not a table (the message names every such table).</exception>
+    public static async IAsyncEnumerable<SnapshotChunk> ReadAsync(
+        NpgsqlDataSource dataSource,
+        IReadOnlyList<string> tables,
+        int chunkSize,
+        bool exportSnapshot = false,
+        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(dataSource);
+        Validate(tables, chunkSize);
+        NpgsqlConnection connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            await foreach (SnapshotChunk chunk in ReadCoreAsync(connection, tables, chunkSize, exportSnapshot, cancellationToken).ConfigureAwait(false))
+            {
+                yield return chunk;
+            }
+        }
+    }
+
+    /// <summary>
+    /// As the other overload, on an open <paramref name="connection"/> with no transaction under way; the connection
+    /// stays open (and out of any transaction) afterwards.
+    /// </summary>
+    public static IAsyncEnumerable<SnapshotChunk> ReadAsync(
+        NpgsqlConnection connection,
+        IReadOnlyList<string> tables,
+        int chunkSize,
+        bool exportSnapshot = false,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        Validate(tables, chunkSize);
+        return ReadCoreAsync(connection, tables, chunkSize, exportSnapshot, cancellationToken);
+    }
+
+    private static void Validate(IReadOnlyList<string> tables, int chunkSize)
+    {
+        ArgumentNullException.ThrowIfNull(tables);
+        ArgumentOutOfRangeException.ThrowIfLessThan(chunkSize, 1);
+        if (tables.Count == 0)
+        {
+            throw new ArgumentException("Name at least one table to read.", nameof(tables));
+        }
+
+        var problems = new List<string>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (string table in tables)
+        {
+            string? problem = PostgresIdentifiers.CheckTableName(table);
+            if (problem is null && !table.Contains('.', StringComparison.Ordinal))
+            {
+                problem = $"table name \"{table}\" is not schema-qualified; use schema.table";
+            }
+
+            if (problem is null && !seen.Add(table))
+            {
+                problem = $"table \"{table}\" is named twice";
+            }
+
+            if (problem is not null)
+            {
+                problems.Add(problem);
+            }
+        }
+
+        if (problems.Count > 0)
+        {
+            throw new ArgumentException("Invalid table names: " + string.Join("; ", problems) + ".", nameof(tables));
+        }
+    }
+
+    private static async IAsyncEnumerable<SnapshotChunk> ReadCoreAsync(
+        NpgsqlConnection connection,
+        IReadOnlyList<string> tables,
+        int chunkSize,
+        bool exportSnapshot,
+        [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        NpgsqlTransaction transaction = await connection.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            // The snapshot must be the first statement's: in REPEATABLE READ the first statement that needs a snapshot
+            // fixes the transaction's, and SET TRANSACTION needs none.
+            PgSnapshot snapshot;
+            string? exported = null;
+            await using (var batch = new NpgsqlBatch(connection, transaction))
+            {
+                batch.BatchCommands.Add(new NpgsqlBatchCommand("SET TRANSACTION READ ONLY"));
+                batch.BatchCommands.Add(new NpgsqlBatchCommand(
+                    exportSnapshot ? "SELECT pg_current_snapshot()::text, pg_export_snapshot()" : "SELECT pg_current_snapshot()::text, NULL::text"));
+                NpgsqlDataReader reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                await using (reader.ConfigureAwait(false))
+                {
+                    await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+                    snapshot = PgSnapshot.Parse(reader.GetString(0));
+                    exported = reader.IsDBNull(1) ? null : reader.GetString(1);
+                }
+            }
+
+            IReadOnlyList<(ChangeRelation Relation, bool IsPartitioned)> relations = await DescribeAsync(connection, transaction, tables, cancellationToken).ConfigureAwait(false);
+            for (int t = 0; t < relations.Count; t++)
+            {
+                (ChangeRelation relation, bool isPartitioned) = relations[t];
+                string cursor = "orleanslsn_snapshot_" + t.ToString(CultureInfo.InvariantCulture);
+                string columns = string.Join(", ", relation.Columns.Select(c => PostgresIdentifiers.Quote(c.Name)));
+                // ONLY: pgoutput reports an inheritance child's changes as the child's own; a partitioned table has no
+                // rows of its own, so its partitions are read through it.
+                string from = (isPartitioned ? "" : "ONLY ") + PostgresIdentifiers.Quote(relation.Schema) + "." + PostgresIdentifiers.Quote(relation.Name);
+                await ExecuteAsync(connection, transaction,
+                    $"DECLARE {cursor} NO SCROLL CURSOR FOR SELECT {(columns.Length == 0 ? "" : columns)} FROM {from}", cancellationToken).ConfigureAwait(false);
+
+                bool any = false;
+                while (true)
+                {
+                    List<IReadOnlyList<string?>> rows = await FetchAsync(connection, transaction, cursor, chunkSize, relation.Columns.Count, cancellationToken).ConfigureAwait(false);
+                    if (rows.Count == 0)
+                    {
+                        if (!any)
+                        {
+                            yield return new SnapshotChunk(snapshot, relation, rows, exported);
+                        }
+
+                        break;
+                    }
+
+                    any = true;
+                    yield return new SnapshotChunk(snapshot, relation, rows, exported);
+                    if (rows.Count < chunkSize)
+                    {
+                        break;
+                    }
+                }
+
+                await ExecuteAsync(connection, transaction, $"CLOSE {cursor}", cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            try
+            {
+                // Not the caller's token: it may be the reason we are here, and the transaction must end regardless.
+                if (connection.State == ConnectionState.Open)
+                {
+                    await transaction.RollbackAsync(CancellationToken.None).ConfigureAwait(false);
+                }
+            }
+            catch (Exception e) when (e is NpgsqlException or InvalidOperationException)
+            {
+                // A broken connection: the server has ended the transaction with the session.
+            }
+
+            await transaction.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private static async Task<IReadOnlyList<(ChangeRelation, bool)>> DescribeAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyList<string> tables, CancellationToken cancellationToken)
+    {
+        const string Sql = """
+            SELECT c.oid, c.relkind::text,
+                   coalesce(array_agg(a.attname ORDER BY a.attnum) FILTER (WHERE a.attnum IS NOT NULL), '{}'),
+                   coalesce(array_agg(a.atttypid ORDER BY a.attnum) FILTER (WHERE a.attnum IS NOT NULL), '{}'),
+                   coalesce(array_agg(
+                       CASE c.relreplident
+                           WHEN 'f' THEN true
+                           WHEN 'd' THEN EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary AND a.attnum = ANY (i.indkey))
+                           WHEN 'i' THEN EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident AND a.attnum = ANY (i.indkey))
+                           ELSE false
+                       END ORDER BY a.attnum) FILTER (WHERE a.attnum IS NOT NULL), '{}')
+            FROM pg_class c
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+            WHERE n.nspname = $1 AND c.relname = $2
+            GROUP BY c.oid, c.relkind
+            """;
+        var result = new List<(ChangeRelation, bool)>(tables.Count);
+        var missing = new List<string>();
+        foreach (string table in tables)
+        {
+            int dot = table.IndexOf('.', StringComparison.Ordinal);
+            string schema = table[..dot];
+            string name = table[(dot + 1)..];
+            await using var command = new NpgsqlCommand(Sql, connection, transaction);
+            command.Parameters.Add(new NpgsqlParameter { Value = schema });
+            command.Parameters.Add(new NpgsqlParameter { Value = name });
+            NpgsqlDataReader reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    missing.Add($"{table} does not exist");
+                    continue;
+                }
+
+                uint oid = reader.GetFieldValue<uint>(0);
+                string kind = reader.GetString(1);
+                if (kind is not ("r" or "p"))
+                {
+                    missing.Add($"{table} is not a table (relkind '{kind}')");
+                    continue;
+                }
+
+                string[] names = reader.GetFieldValue<string[]>(2);
+                uint[] types = reader.GetFieldValue<uint[]>(3);
+                bool[] keys = reader.GetFieldValue<bool[]>(4);
+                var columns = new ChangeColumn[names.Length];
+                for (int i = 0; i < columns.Length; i++)
+                {
+                    columns[i] = new ChangeColumn(names[i], types[i], keys[i]);
+                }
+
+                result.Add((new ChangeRelation(oid, schema, name, columns), kind == "p"));
+            }
+        }
+
+        if (missing.Count > 0)
+        {
+            throw new ArgumentException("Cannot read tables: " + string.Join("; ", missing) + ".", nameof(tables));
+        }
+
+        return result;
+    }
+
+    private static async Task<List<IReadOnlyList<string?>>> FetchAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, string cursor, int chunkSize, int columnCount, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(
+            $"FETCH FORWARD {chunkSize.ToString(CultureInfo.InvariantCulture)} FROM {cursor}", connection, transaction)
+        {
+            // Text format: each value through its type's output function, as pgoutput sends it.
+            AllResultTypesAreUnknown = true,
+        };
+        var rows = new List<IReadOnlyList<string?>>(Math.Min(chunkSize, 4096));
+        NpgsqlDataReader reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using (reader.ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                var values = new string?[columnCount];
+                for (int i = 0; i < columnCount; i++)
+                {
+                    values[i] = await reader.IsDBNullAsync(i, cancellationToken).ConfigureAwait(false) ? null : reader.GetString(i);
+                }
+
+                rows.Add(values);
+            }
+        }
+
+        return rows;
+    }
+
+    private static async Task ExecuteAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string sql, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(sql, connection, transaction);
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+}
