@@ -64,25 +64,9 @@ internal static class Program
         options.ReplayDelays[DelayedRegion] = TimeSpan.FromMilliseconds(replayDelayMs);
         Console.WriteLine($"No {Client.ReadRoutingOptions.Section} configured: starting the embedded default (local PostgreSQL, replicas in {string.Join(" and ", options.Regions)}, four silos).");
         await using LocalDeployment deployment = await LocalDeployment.StartAsync(options, Console.WriteLine, cancellationToken);
-        Dictionary<string, string?> settings = LocalSettings(deployment, region);
+        Dictionary<string, string?> settings = deployment.ReadRoutingSettings(region);
         Console.WriteLine($"{DelayedRegion}'s replica applies each commit {replayDelayMs} ms late; the sample reads in {region}.");
         return await RunAsync([], settings, port, cancellationToken);
-    }
-
-    /// <summary>The sample's settings for a local deployment: its client settings and the files of the application's connection strings.</summary>
-    internal static Dictionary<string, string?> LocalSettings(LocalDeployment deployment, string region)
-    {
-        var settings = new Dictionary<string, string?>(deployment.ClientSettings)
-        {
-            ["OrleansLsn:Reads:Region"] = region,
-            ["OrleansLsn:Reads:PrimaryFile"] = deployment.PrimaryConnectionStringFile,
-        };
-        foreach (string r in deployment.Options.Regions)
-        {
-            settings[$"OrleansLsn:Reads:ReplicaFiles:{r}"] = deployment.ApplicationReplicaConnectionStringFileOf(r);
-        }
-
-        return settings;
     }
 
     private static async Task<int> RunAsync(string[] args, Dictionary<string, string?>? settings, int port, CancellationToken cancellationToken)

@@ -39,7 +39,7 @@ internal sealed class PolicyApp : IAsyncDisposable
     /// <summary>Builds and starts the sample for <paramref name="policy"/>, reading in <paramref name="region"/>.</summary>
     public static async Task<PolicyApp> StartAsync(LocalDeployment deployment, string region, string policy, CancellationToken cancellationToken)
     {
-        Dictionary<string, string?> settings = Settings(deployment, region);
+        Dictionary<string, string?> settings = deployment.ReadRoutingSettings(region);
         if (policy != WebPolicy.Ours)
         {
             // The decision middleware still runs (the sample asks for it), but never waits: a check in memory.
@@ -92,25 +92,5 @@ internal sealed class PolicyApp : IAsyncDisposable
     {
         await _app.StopAsync(CancellationToken.None).ConfigureAwait(false);
         await _app.DisposeAsync().ConfigureAwait(false);
-    }
-
-    /// <summary>
-    /// The sample's settings for a local deployment (as its own <c>Program.LocalSettings</c>): the deployment's client
-    /// settings and the files holding the application's connection strings.
-    /// </summary>
-    private static Dictionary<string, string?> Settings(LocalDeployment deployment, string region)
-    {
-        const string S = ReadRoutingOptions.Section;
-        var settings = new Dictionary<string, string?>(deployment.ClientSettings)
-        {
-            [$"{S}:Region"] = region,
-            [$"{S}:PrimaryFile"] = deployment.PrimaryConnectionStringFile,
-        };
-        foreach (string r in deployment.Options.Regions)
-        {
-            settings[$"{S}:ReplicaFiles:{r}"] = deployment.ApplicationReplicaConnectionStringFileOf(r);
-        }
-
-        return settings;
     }
 }

@@ -171,6 +171,27 @@ public sealed class LocalDeployment : IAsyncDisposable
     public string ReplicaConnectionStringFileOf(string region) =>
         SecretPath($"replica-{Postgres.GetStandby(region).Name}.connection");
 
+    /// <summary>
+    /// What a web application reading in <paramref name="region"/> needs (OrleansLsn.AspNetCore's
+    /// <c>AddReadYourWrites</c>): <see cref="ClientSettings"/> and <c>OrleansLsn:Reads</c>, with the application's
+    /// connection strings as files (<c>PrimaryFile</c>, <c>ReplicaFiles</c>), so these settings hold no password.
+    /// </summary>
+    public Dictionary<string, string?> ReadRoutingSettings(string region)
+    {
+        const string S = Client.ReadRoutingOptions.Section;
+        var settings = new Dictionary<string, string?>(ClientSettings)
+        {
+            [$"{S}:Region"] = region,
+            [$"{S}:PrimaryFile"] = PrimaryConnectionStringFile,
+        };
+        foreach (string r in _options.Regions)
+        {
+            settings[$"{S}:ReplicaFiles:{r}"] = ApplicationReplicaConnectionStringFileOf(r);
+        }
+
+        return settings;
+    }
+
     public static async Task<LocalDeployment> StartAsync(LocalDeploymentOptions options, Action<string> progress, CancellationToken cancellationToken)
     {
         var sw = Stopwatch.StartNew();

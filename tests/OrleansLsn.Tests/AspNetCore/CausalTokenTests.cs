@@ -12,6 +12,7 @@ using Npgsql;
 using OrleansLsn.AspNetCore;
 using OrleansLsn.Client;
 using OrleansLsn.Tests.Cluster;
+using OrleansLsn.Tests.Infrastructure;
 using Xunit;
 
 namespace OrleansLsn.Tests.AspNetCore;
@@ -240,7 +241,7 @@ public sealed class CausalTokenTests(ClusterFixture fixture) : IAsyncLifetime
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         builder.Logging.ClearProviders();
-        builder.Logging.AddProvider(new WarningCollector(_warnings));
+        builder.Logging.AddProvider(new WarningCollector(_warnings, 5200));
         builder.Services.AddLsnWriteRecorder();
         builder.Services.AddCausalTokens();
         if (applicationName is not null)
@@ -284,30 +285,5 @@ public sealed class CausalTokenTests(ClusterFixture fixture) : IAsyncLifetime
         using var http = new HttpClient { BaseAddress = otherBase };
         using HttpResponseMessage write = await http.PostAsync("/write", null, Ct);
         return Assert.Single(write.Headers.GetValues(Header));
-    }
-
-    private sealed class WarningCollector(ConcurrentQueue<string> warnings) : ILoggerProvider
-    {
-        public ILogger CreateLogger(string categoryName) => new Logger(warnings);
-
-        public void Dispose()
-        {
-        }
-
-        private sealed class Logger(ConcurrentQueue<string> warnings) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state)
-                where TState : notnull => null;
-
-            public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Warning;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-            {
-                if (logLevel >= LogLevel.Warning && eventId.Id == 5200)
-                {
-                    warnings.Enqueue(formatter(state, exception));
-                }
-            }
-        }
     }
 }

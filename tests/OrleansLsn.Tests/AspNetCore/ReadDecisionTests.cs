@@ -320,7 +320,7 @@ public sealed class ReadDecisionTests(ClusterFixture fixture) : IAsyncLifetime
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         builder.Logging.ClearProviders();
-        builder.Logging.AddProvider(new WarningCollector(_warnings));
+        builder.Logging.AddProvider(new WarningCollector(_warnings, 5200, 5201));
         var settings = new Dictionary<string, string?>
         {
             ["OrleansLsn:Reads:Primary"] = fixture.Postgres.PrimaryConnectionString,
@@ -398,30 +398,5 @@ public sealed class ReadDecisionTests(ClusterFixture fixture) : IAsyncLifetime
                 e.Property(i => i.Id).HasColumnName("id");
                 e.Property(i => i.Text).HasColumnName("text");
             });
-    }
-
-    private sealed class WarningCollector(ConcurrentQueue<string> warnings) : ILoggerProvider
-    {
-        public ILogger CreateLogger(string categoryName) => new Logger(warnings);
-
-        public void Dispose()
-        {
-        }
-
-        private sealed class Logger(ConcurrentQueue<string> warnings) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state)
-                where TState : notnull => null;
-
-            public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Warning;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-            {
-                if (logLevel >= LogLevel.Warning && eventId.Id is 5200 or 5201)
-                {
-                    warnings.Enqueue(formatter(state, exception));
-                }
-            }
-        }
     }
 }
