@@ -106,6 +106,45 @@ public sealed partial class TodoWebBrowserTests(ClusterFixture fixture, BrowserF
         await Expect(page.Locator("#items")).ToContainTextAsync(item);
     }
 
+    [Fact]
+    public async Task BadInput_GetsAClearErrorPage_AndWritesNothing()
+    {
+        using var handler = new HttpClientHandler { CookieContainer = new System.Net.CookieContainer(), AllowAutoRedirect = false };
+        using var http = new HttpClient(handler) { BaseAddress = new Uri(_base) };
+        string list = "bad-input-" + Guid.NewGuid().ToString("N")[..8];
+        string page = await http.GetStringAsync($"/lists/{list}", Ct);
+        const string Field = "name=\"__RequestVerificationToken\" value=\"";
+        int start = page.IndexOf(Field, StringComparison.Ordinal) + Field.Length;
+        string token = page[start..page.IndexOf('"', start)];
+
+        foreach ((string text, string expected) in new[] { ("   ", "An item needs some text."), (new string('x', TodoApp.MaxText + 1), $"An item is at most {TodoApp.MaxText} characters.") })
+        {
+            using var form = new FormUrlEncodedContent(new Dictionary<string, string> { ["text"] = text, ["__RequestVerificationToken"] = token });
+            using HttpResponseMessage refused = await http.PostAsync($"/lists/{list}/items", form, Ct);
+            Assert.Equal(System.Net.HttpStatusCode.BadRequest, refused.StatusCode);
+            Assert.Contains(expected, await refused.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+        }
+
+        using (var forged = new FormUrlEncodedContent(new Dictionary<string, string> { ["text"] = "no antiforgery token" }))
+        using (HttpResponseMessage refused = await http.PostAsync($"/lists/{list}/items", forged, Ct))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.BadRequest, refused.StatusCode);
+        }
+
+        using (HttpResponseMessage badList = await http.GetAsync("/lists/NOT!a-list", Ct))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.BadRequest, badList.StatusCode);
+            Assert.Contains("A list id is 1 to 40 characters", await badList.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+        }
+
+        // Nothing was written: the list, read from the primary's own table, is empty.
+        await using var primary = new Npgsql.NpgsqlConnection(fixture.Postgres.PrimaryConnectionString);
+        await primary.OpenAsync(Ct);
+        await using var count = new Npgsql.NpgsqlCommand($"select count(*) from {TodoDb.Table} where list = @list", primary);
+        count.Parameters.AddWithValue("list", list);
+        Assert.Equal(0L, (long)(await count.ExecuteScalarAsync(Ct))!);
+    }
+
     [GeneratedRegex("/lists/[0-9a-f]{16}$")]
     private static partial Regex ListUrl();
 
