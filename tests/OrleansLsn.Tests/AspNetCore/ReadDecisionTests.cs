@@ -62,6 +62,8 @@ public sealed class ReadDecisionTests(ClusterFixture fixture) : IAsyncLifetime
         {
             await _app.DisposeAsync();
         }
+
+        await SharedReplayViews.RetireAsync(fixture.Client, LsnTestCluster.UsEast);
     }
 
     [Fact]

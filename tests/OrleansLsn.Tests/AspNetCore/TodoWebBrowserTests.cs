@@ -69,6 +69,8 @@ public sealed partial class TodoWebBrowserTests(ClusterFixture fixture, BrowserF
         {
             await _app.DisposeAsync();
         }
+
+        await SharedReplayViews.RetireAsync(fixture.Client, LsnTestCluster.UsEast);
     }
 
     [Fact]

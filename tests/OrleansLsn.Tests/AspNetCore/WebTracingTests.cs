@@ -30,8 +30,11 @@ public sealed class WebTracingTests(ClusterFixture fixture) : IAsyncDisposable
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    public async ValueTask DisposeAsync() =>
+    public async ValueTask DisposeAsync()
+    {
         await ReplicaControl.ResumeReplayAsync(fixture.Postgres.Standby2ConnectionString, CancellationToken.None);
+        await SharedReplayViews.RetireAsync(fixture.Client, LsnTestCluster.UsEast);
+    }
 
     [Fact]
     public async Task ARequestThatWaitsForTheReplica_IsOneTrace_FromTheRequestToTheReplicasSql_AndIsExportedOverOtlp()

@@ -360,6 +360,9 @@ public sealed class TrackerGrainTests(ClusterFixture fixture) : ClusterTestBase(
         const string AppName = "orleanslsn-tracker:us-east";
         string replica = Fixture.Postgres.Standby2ConnectionString;
         ILsnTrackerGrain tracker = Client.GetGrain<ILsnTrackerGrain>(LsnTestCluster.UsEast);
+        // A replay view another test left on this client would keep the tracker active (as it should) for 2 min.
+        await SharedReplayViews.RetireAsync(Client, LsnTestCluster.UsEast);
+        Assert.Equal(0, (await tracker.GetStatus()).Views);
         using var refs = new ObserverRefs(Client);
         ILsnObserver observer = refs.Create<ILsnObserver>(new RecordingLsnObserver());
         await tracker.Subscribe(observer);
