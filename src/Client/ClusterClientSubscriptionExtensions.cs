@@ -44,7 +44,32 @@ public static class ClusterClientSubscriptionExtensions
         ArgumentNullException.ThrowIfNull(client);
         ArgumentException.ThrowIfNullOrWhiteSpace(slot);
         ArgumentNullException.ThrowIfNull(observer);
-        return ChangeSubscription.StartAsync(client, slot, observer, options, LoggerOf<ChangeSubscription>(client), cancellationToken);
+        return ChangeSubscription.StartAsync(client, slot, observer, null, options, LoggerOf<ChangeSubscription>(client), cancellationToken);
+    }
+
+    /// <summary>
+    /// As <see cref="SubscribeToChangesAsync(IClusterClient, string, IChangeObserver, SubscriptionOptions?, CancellationToken)"/>,
+    /// but the observer first gets a consistent copy of the tables <paramref name="snapshot"/> names
+    /// (<see cref="IReplicationGrain.SubscribeFromSnapshot"/>): snapshot batches (<see cref="ChangeBatch.Snapshot"/>),
+    /// a completion marker, then the stream, joined exactly. If the subscriber is lost before the observer confirmed the
+    /// marker, the renewal asks for a new snapshot (starting again at <see cref="ChangeBatch.Sequence"/> 1: discard the
+    /// unfinished copy); after it, for the stream only.
+    /// </summary>
+    /// <exception cref="ArgumentException">A table is not in the slot's publication, or <paramref name="options"/> is not valid.</exception>
+    /// <exception cref="ReplicationSlotNotConfiguredException">The slot is not configured in the cluster.</exception>
+    public static Task<ChangeSubscription> SubscribeToChangesAsync(
+        this IClusterClient client,
+        string slot,
+        IChangeObserver observer,
+        SnapshotRequest snapshot,
+        SubscriptionOptions? options = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        ArgumentException.ThrowIfNullOrWhiteSpace(slot);
+        ArgumentNullException.ThrowIfNull(observer);
+        ArgumentNullException.ThrowIfNull(snapshot);
+        return ChangeSubscription.StartAsync(client, slot, observer, snapshot, options, LoggerOf<ChangeSubscription>(client), cancellationToken);
     }
 
     private static ILogger LoggerOf<T>(IClusterClient client) =>

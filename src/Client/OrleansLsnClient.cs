@@ -93,9 +93,13 @@ public sealed class OrleansLsnClient : IAsyncDisposable
     public Task<LsnSubscription> SubscribeToReplayAsync(string region, ILsnObserver observer, SubscriptionOptions? options = null, CancellationToken cancellationToken = default) =>
         Cluster.SubscribeToReplayAsync(region, observer, options, cancellationToken);
 
-    /// <summary>Subscribes to a replication slot's changes; see <see cref="ClusterClientSubscriptionExtensions.SubscribeToChangesAsync"/>.</summary>
+    /// <summary>Subscribes to a replication slot's changes; see <see cref="ClusterClientSubscriptionExtensions.SubscribeToChangesAsync(IClusterClient, string, IChangeObserver, SubscriptionOptions?, CancellationToken)"/>.</summary>
     public Task<ChangeSubscription> SubscribeToChangesAsync(string slot, IChangeObserver observer, SubscriptionOptions? options = null, CancellationToken cancellationToken = default) =>
         Cluster.SubscribeToChangesAsync(slot, observer, options, cancellationToken);
+
+    /// <summary>Subscribes to a replication slot's changes after a consistent copy of tables; see <see cref="ClusterClientSubscriptionExtensions.SubscribeToChangesAsync(IClusterClient, string, IChangeObserver, SnapshotRequest, SubscriptionOptions?, CancellationToken)"/>.</summary>
+    public Task<ChangeSubscription> SubscribeToChangesAsync(string slot, IChangeObserver observer, SnapshotRequest snapshot, SubscriptionOptions? options = null, CancellationToken cancellationToken = default) =>
+        Cluster.SubscribeToChangesAsync(slot, observer, snapshot, options, cancellationToken);
 
     /// <summary>Creates a read-your-writes session over this client, logging to the host's logging; see <see cref="ReadYourWritesSession"/>.</summary>
     public ReadYourWritesSession CreateSession(NpgsqlDataSource primary, IReadOnlyDictionary<string, NpgsqlDataSource> replicas, ReadYourWritesOptions? options = null) =>

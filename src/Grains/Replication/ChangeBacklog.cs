@@ -12,6 +12,14 @@ namespace OrleansLsn.Replication;
 /// cursor has <c>_headSeq - 1 &lt;= ConfirmedSeq &lt; _nextSeq</c>; an entry leaves only once every cursor confirmed it
 /// (or, with no cursor, when acknowledging without subscribers is allowed); <see cref="_confirmedLsn"/> is the end LSN of
 /// the last removed entry that completed a transaction, so it never passes an unconfirmed transaction.
+/// <para>
+/// A subscriber taking a snapshot holds a cursor that is not <see cref="CursorState.Active"/>: parked while it copies,
+/// it retains no entry, only a slot position (<see cref="Cursor.HoldLsn"/>) that what is reported as confirmed never
+/// passes; pending once the copy is done, it becomes active at the start of the pump's next session
+/// (<see cref="StartSession"/>), which streams again from that position; active, it keeps holding until it has
+/// confirmed the stream past everything the others confirmed meanwhile. Entries it gets a second time this way, and
+/// that any cursor gets again after a reconnect, are skipped by <see cref="Cursor.SkipBelow"/>.
+/// </para>
 /// </remarks>
 internal sealed class ChangeBacklog
 {
@@ -31,6 +39,8 @@ internal sealed class ChangeBacklog
     private long _nextSeq = 1;
     private long _bytes;
     private Lsn _confirmedLsn;
+    private Lsn _reportedLsn;
+    private int _holds;
     private TaskCompletionSource? _appended;
     private TaskCompletionSource? _relief;
 
@@ -47,12 +57,49 @@ internal sealed class ChangeBacklog
     /// <summary>One item in stream order: a batch, or (with <see cref="Batch"/> null) a transaction without published changes.</summary>
     internal readonly record struct Entry(long Seq, ChangeBatch? Batch, long Bytes, Lsn EndLsn);
 
+    /// <summary>Where a cursor stands in the stream.</summary>
+    internal enum CursorState
+    {
+        /// <summary>Gets the entries after <see cref="Cursor.ConfirmedSeq"/>.</summary>
+        Active,
+
+        /// <summary>Its subscriber copies a snapshot: it holds the slot position, no entry.</summary>
+        Parked,
+
+        /// <summary>The copy is done: it becomes active at the start of the next session.</summary>
+        Pending,
+    }
+
     /// <summary>A subscriber's position: everything up to <see cref="ConfirmedSeq"/> is confirmed by it.</summary>
     internal sealed class Cursor
     {
         internal long ConfirmedSeq { get; set; }
 
         internal bool Removed { get; set; }
+
+        internal CursorState State { get; set; }
+
+        /// <summary>A slot position the confirmed position must not pass for this cursor's sake, or <see cref="Lsn.Invalid"/>.</summary>
+        internal Lsn HoldLsn { get; set; }
+
+        /// <summary>
+        /// Batches of transactions whose commit LSN is below this were delivered to (and confirmed by) this cursor's
+        /// subscriber, or were in its snapshot or before it: they are skipped if the stream sends them again. Read and
+        /// written by the cursor's delivery loop only.
+        /// </summary>
+        internal Lsn SkipBelow { get; set; }
+
+        /// <summary>The transaction (commit LSN) of the last fragment delivered that was not its last, with <see cref="PartialFragment"/>.</summary>
+        internal Lsn PartialCommitLsn { get; set; }
+
+        /// <summary>That fragment's number: fragments up to it of that transaction are skipped if they come again.</summary>
+        internal int PartialFragment { get; set; } = -1;
+
+        /// <summary>Completes when a pending cursor becomes active (or is removed).</summary>
+        internal TaskCompletionSource? Activated { get; set; }
+
+        /// <summary>For a parked cursor, the last sequence number appended when it parked on an empty backlog; else -1.</summary>
+        internal long ParkedAtSeq { get; set; } = -1;
     }
 
     internal long Bytes
@@ -132,7 +179,19 @@ internal sealed class ChangeBacklog
         lock (_lock)
         {
             lastAppendedSeq = _nextSeq - 1;
-            return _count == 0 && (_cursors.Count > 0 || _acknowledgeWithoutSubscribers);
+            return _count == 0 && _holds == 0 && (_cursors.Count > 0 || _acknowledgeWithoutSubscribers);
+        }
+    }
+
+    /// <summary>The lowest position a cursor holds, or <see langword="null"/> when none holds one.</summary>
+    internal Lsn? LowestHold
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return LowestHoldLocked();
+            }
         }
     }
 
@@ -193,10 +252,102 @@ internal sealed class ChangeBacklog
     {
         lock (_lock)
         {
-            var cursor = new Cursor { ConfirmedSeq = _headSeq - 1 };
+            // Whatever was trimmed before it came was committed before it came: not promised to it.
+            var cursor = new Cursor { ConfirmedSeq = _headSeq - 1, SkipBelow = _confirmedLsn };
             _cursors.Add(cursor);
             AssertInvariants();
             return cursor;
+        }
+    }
+
+    /// <summary>
+    /// Adds a parked cursor holding <paramref name="hold"/>: the position the pump would stream from now, which the
+    /// caller reads under the pump's flush lock so that the flushed position cannot pass it meanwhile.
+    /// </summary>
+    internal Cursor AddParkedCursor(Lsn hold)
+    {
+        lock (_lock)
+        {
+            var cursor = new Cursor
+            {
+                ConfirmedSeq = _headSeq - 1,
+                State = CursorState.Parked,
+                HoldLsn = hold,
+                SkipBelow = hold,
+                ParkedAtSeq = _count == 0 ? _nextSeq - 1 : -1,
+            };
+            _cursors.Add(cursor);
+            _holds++;
+            AssertInvariants();
+            return cursor;
+        }
+    }
+
+    /// <summary>
+    /// Ends a parked cursor's copy. Returns <see langword="true"/> when it is active at once (nothing was read from the
+    /// slot while it was parked, so the stream goes on from its hold), or <see langword="false"/> when it is pending: the
+    /// pump must start a new session, streaming again from the flushed position, which never passed the hold.
+    /// </summary>
+    internal bool Unpark(Cursor cursor)
+    {
+        lock (_lock)
+        {
+            if (cursor.Removed || cursor.State != CursorState.Parked)
+            {
+                return true;
+            }
+
+            if (cursor.ParkedAtSeq == _nextSeq - 1 && _count == 0)
+            {
+                cursor.State = CursorState.Active;
+                cursor.ConfirmedSeq = _nextSeq - 1;
+                ReleaseHoldIfCaughtUpLocked(cursor);
+                AssertInvariants();
+                return true;
+            }
+
+            cursor.State = CursorState.Pending;
+            cursor.Activated = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Called by the pump before it starts streaming in a new session: pending cursors start at the session's first
+    /// entry. Returns whether there were any (the session then streams again what earlier ones did, for them).
+    /// </summary>
+    internal bool StartSession()
+    {
+        List<TaskCompletionSource>? activated = null;
+        lock (_lock)
+        {
+            foreach (Cursor c in _cursors)
+            {
+                if (c.State == CursorState.Pending)
+                {
+                    c.State = CursorState.Active;
+                    c.ConfirmedSeq = _nextSeq - 1;
+                    (activated ??= new()).Add(c.Activated!);
+                    c.Activated = null;
+                }
+            }
+
+            AssertInvariants();
+        }
+
+        activated?.ForEach(a => a.TrySetResult());
+        return activated is not null;
+    }
+
+    /// <summary>Whether some cursor waits for the next session (<see cref="Unpark"/> returned false).</summary>
+    internal bool HasPending
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _cursors.Any(c => c.State == CursorState.Pending);
+            }
         }
     }
 
@@ -213,6 +364,14 @@ internal sealed class ChangeBacklog
 
             cursor.Removed = true;
             _cursors.Remove(cursor);
+            if (cursor.HoldLsn != Lsn.Invalid)
+            {
+                cursor.HoldLsn = Lsn.Invalid;
+                _holds--;
+            }
+
+            cursor.Activated?.TrySetResult();
+            cursor.Activated = null;
             confirmed = TrimLocked(out relief);
             AssertInvariants();
         }
@@ -229,6 +388,12 @@ internal sealed class ChangeBacklog
             Task wait;
             lock (_lock)
             {
+                if (cursor.State != CursorState.Active && !cursor.Removed)
+                {
+                    wait = cursor.Activated?.Task ?? throw new InvalidOperationException("A parked cursor has no next entry: unpark it first.");
+                    goto Wait;
+                }
+
                 long seq = cursor.ConfirmedSeq + 1;
                 if (seq < _nextSeq)
                 {
@@ -240,6 +405,7 @@ internal sealed class ChangeBacklog
                 wait = _appended.Task;
             }
 
+        Wait:
             await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
     }
@@ -257,7 +423,21 @@ internal sealed class ChangeBacklog
             }
 
             Debug.Assert(seq < _nextSeq, "Only appended entries can be confirmed.");
+            if (cursor.HoldLsn != Lsn.Invalid)
+            {
+                Lsn end = _ring[(_headIndex + (int)(seq - _headSeq)) % _ring.Length].EndLsn;
+                if (end > cursor.HoldLsn)
+                {
+                    cursor.HoldLsn = end;
+                }
+            }
+
             cursor.ConfirmedSeq = seq;
+            if (cursor.HoldLsn != Lsn.Invalid)
+            {
+                ReleaseHoldIfCaughtUpLocked(cursor);
+            }
+
             confirmed = TrimLocked(out relief);
             AssertInvariants();
         }
@@ -266,23 +446,57 @@ internal sealed class ChangeBacklog
         NotifyConfirmed(confirmed);
     }
 
+    /// <summary>
+    /// An active cursor stops holding once it confirmed as far as every entry trimmed: from then on its confirmations
+    /// hold the trim, and so the confirmed position, as any cursor's do.
+    /// </summary>
+    private void ReleaseHoldIfCaughtUpLocked(Cursor cursor)
+    {
+        if (cursor.State == CursorState.Active && cursor.HoldLsn >= _confirmedLsn)
+        {
+            cursor.HoldLsn = Lsn.Invalid;
+            _holds--;
+        }
+    }
+
+    private Lsn? LowestHoldLocked()
+    {
+        if (_holds == 0)
+        {
+            return null;
+        }
+
+        Lsn lowest = new(ulong.MaxValue);
+        foreach (Cursor c in _cursors)
+        {
+            if (c.HoldLsn != Lsn.Invalid && c.HoldLsn < lowest)
+            {
+                lowest = c.HoldLsn;
+            }
+        }
+
+        return lowest;
+    }
+
     private Lsn TrimLocked(out TaskCompletionSource? relief)
     {
-        long upTo;
-        if (_cursors.Count == 0)
+        long upTo = long.MaxValue;
+        bool anyActive = false;
+        foreach (Cursor c in _cursors)
         {
-            upTo = _acknowledgeWithoutSubscribers ? _nextSeq - 1 : _headSeq - 1;
-        }
-        else
-        {
-            upTo = long.MaxValue;
-            foreach (Cursor c in _cursors)
+            // A parked or pending cursor needs no entry: it will get the stream again from its hold.
+            if (c.State == CursorState.Active)
             {
+                anyActive = true;
                 upTo = Math.Min(upTo, c.ConfirmedSeq);
             }
         }
 
-        Lsn before = _confirmedLsn;
+        if (!anyActive)
+        {
+            upTo = _acknowledgeWithoutSubscribers || _cursors.Count > 0 ? _nextSeq - 1 : _headSeq - 1;
+        }
+
         while (_count > 0 && _headSeq <= upTo)
         {
             ref Entry head = ref _ring[_headIndex];
@@ -305,7 +519,20 @@ internal sealed class ChangeBacklog
             _relief = null;
         }
 
-        return _confirmedLsn != before ? _confirmedLsn : Lsn.Invalid;
+        // What may be reported: the confirmed position, but never past a hold.
+        Lsn report = _confirmedLsn;
+        if (LowestHoldLocked() is Lsn hold && hold < report)
+        {
+            report = hold;
+        }
+
+        if (report > _reportedLsn)
+        {
+            _reportedLsn = report;
+            return report;
+        }
+
+        return Lsn.Invalid;
     }
 
     private void NotifyConfirmed(Lsn confirmed)
@@ -336,7 +563,9 @@ internal sealed class ChangeBacklog
         Debug.Assert(_count > 0 || _bytes == 0, "An empty backlog holds no bytes.");
         foreach (Cursor c in _cursors)
         {
-            Debug.Assert(c.ConfirmedSeq >= _headSeq - 1 && c.ConfirmedSeq < _nextSeq, "Cursors point into the backlog.");
+            Debug.Assert(c.State != CursorState.Active || (c.ConfirmedSeq >= _headSeq - 1 && c.ConfirmedSeq < _nextSeq), "Active cursors point into the backlog.");
         }
+
+        Debug.Assert(_holds == _cursors.Count(c => c.HoldLsn != Lsn.Invalid), "Holds are counted.");
     }
 }

@@ -31,9 +31,22 @@ internal sealed class ChangeSubscriber : IAsyncDisposable
     /// <summary>The name the pump remembers the subscriber by (its observer's grain id).</summary>
     internal string Name => Observer.GetGrainId().ToString();
 
-    /// <summary>Subscribes to the pump, remembered on the primary (so that a later activation holds the slot for it).</summary>
-    internal async Task AttachAsync(ReplicationPump pump) =>
-        _subscription = await pump.SubscribeAsync(DeliverAsync, Name).ConfigureAwait(false);
+    /// <summary>
+    /// Subscribes to the pump, remembered on the primary (so that a later activation holds the slot for it); with
+    /// <paramref name="snapshot"/>, the copy comes first. A copy that fails later makes the owner drop the subscriber.
+    /// </summary>
+    internal async Task AttachAsync(ReplicationPump pump, SnapshotRequest? snapshot = null) =>
+        _subscription = snapshot is null
+            ? await pump.SubscribeAsync(DeliverAsync, Name).ConfigureAwait(false)
+            : await pump.SubscribeFromSnapshotAsync(DeliverAsync, Name, snapshot, OnSnapshotFailed).ConfigureAwait(false);
+
+    private void OnSnapshotFailed(string error)
+    {
+        if (Interlocked.Exchange(ref _reported, 1) == 0)
+        {
+            _onUnreachable(this, "its snapshot failed (" + error + "); it must subscribe again for a new one");
+        }
+    }
 
     public async ValueTask DisposeAsync()
     {

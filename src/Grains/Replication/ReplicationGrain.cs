@@ -99,7 +99,15 @@ internal sealed partial class ReplicationGrain : Grain, IReplicationGrain
         return Task.CompletedTask;
     }
 
-    public async Task Subscribe(IChangeObserver observer)
+    public Task Subscribe(IChangeObserver observer) => SubscribeCoreAsync(observer, null);
+
+    public Task SubscribeFromSnapshot(IChangeObserver observer, SnapshotRequest snapshot)
+    {
+        ArgumentNullException.ThrowIfNull(snapshot);
+        return SubscribeCoreAsync(observer, snapshot);
+    }
+
+    private async Task SubscribeCoreAsync(IChangeObserver observer, SnapshotRequest? snapshot)
     {
         ArgumentNullException.ThrowIfNull(observer);
         GrainId id = observer.GetGrainId();
@@ -149,13 +157,20 @@ internal sealed partial class ReplicationGrain : Grain, IReplicationGrain
         _subscribers[id] = subscriber;
         try
         {
-            await subscriber.AttachAsync(pump).ConfigureAwait(true);
+            await subscriber.AttachAsync(pump, snapshot).ConfigureAwait(true);
+        }
+        catch (ArgumentException e)
+        {
+            _subscribers.Remove(id);
+            Log.SubscribeRefused(_logger, pump.Slot, id, ReplicationErrorKind.Unexpected, e.Message);
+            throw;
         }
         catch (Exception e) when (e is Npgsql.NpgsqlException or TimeoutException or IOException)
         {
             _subscribers.Remove(id);
             Log.SubscribeRefused(_logger, pump.Slot, id, ReplicationErrorKind.ConnectionLost, e.Message);
-            throw new ReplicationSlotUnavailableException(pump.Slot, ReplicationErrorKind.ConnectionLost, $"the subscriber could not be recorded on the primary ({e.GetType().Name}: {e.Message}).");
+            string what = snapshot is null ? "the subscriber could not be recorded on the primary" : "the snapshot could not be taken, or the subscriber recorded, on the primary";
+            throw new ReplicationSlotUnavailableException(pump.Slot, ReplicationErrorKind.ConnectionLost, $"{what} ({e.GetType().Name}: {e.Message}).");
         }
 
         UpdateKeepAlive();

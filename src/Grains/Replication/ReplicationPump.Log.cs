@@ -27,6 +27,10 @@ public sealed partial class ReplicationPump
         internal const int SubscriberDidNotRejoin = 2017;
         internal const int SubscribersNotRemembered = 2018;
         internal const int ForgetFailed = 2019;
+        internal const int SnapshotTaken = 2020;
+        internal const int SnapshotCopied = 2021;
+        internal const int Rewinding = 2022;
+        internal const int SnapshotFailed = 2023;
     }
 
     private static partial class Log
@@ -90,5 +94,17 @@ public sealed partial class ReplicationPump
 
         [LoggerMessage(EventIds.ForgetFailed, LogLevel.Warning, "Replication pump for slot {Slot}: could not forget subscriber {Subscriber} on the primary (the next pump waits for it once more): {Error}")]
         internal static partial void ForgetFailed(ILogger logger, string slot, string subscriber, string error);
+
+        [LoggerMessage(EventIds.SnapshotTaken, LogLevel.Information, "Replication pump for slot {Slot}: subscriber {Subscriber} copies {Tables} table(s) in snapshot {Cut}; the slot's confirmed position is held at {Hold} meanwhile")]
+        internal static partial void SnapshotTaken(ILogger logger, string slot, string subscriber, int tables, string cut, string hold);
+
+        [LoggerMessage(EventIds.SnapshotCopied, LogLevel.Information, "Replication pump for slot {Slot}: subscriber {Subscriber} confirmed its snapshot ({Rows} rows in {Batches} batches, {ElapsedMs} ms); its stream continues from {Hold}")]
+        internal static partial void SnapshotCopied(ILogger logger, string slot, string subscriber, long rows, long batches, long elapsedMs, string hold);
+
+        [LoggerMessage(EventIds.Rewinding, LogLevel.Information, "Replication pump for slot {Slot}: a snapshot subscriber needs the stream from {Flushed} again; reconnecting")]
+        internal static partial void Rewinding(ILogger logger, string slot, string flushed);
+
+        [LoggerMessage(EventIds.SnapshotFailed, LogLevel.Warning, "Replication pump for slot {Slot}: the snapshot of subscriber {Subscriber} failed after {Rows} rows; the subscriber is dropped and must subscribe again for a new snapshot: {Error}")]
+        internal static partial void SnapshotFailed(ILogger logger, string slot, string subscriber, long rows, string error);
     }
 }

@@ -482,6 +482,12 @@ public sealed partial class ReplicationPump : IAsyncDisposable
             {
                 await RunSessionAsync(() => delay = Options.ReconnectInitialDelay, stop).ConfigureAwait(false);
             }
+            catch (RewindRequestedException)
+            {
+                // A snapshot subscriber has its copy and needs the stream again from its hold: reconnect at once.
+                Log.Rewinding(_logger, Slot, FlushedLsn.ToString());
+                continue;
+            }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {
                 break;
@@ -551,6 +557,13 @@ public sealed partial class ReplicationPump : IAsyncDisposable
             }
         }
 
+        lock (_flushLock)
+        {
+            // Before the slot counts as ready: a snapshot subscriber's hold is read from here.
+            _flushed = Math.Max(_flushed, setup.ConfirmedFlush.Value);
+        }
+
+        _primaryConnectionString = replicationConnectionString;
         MarkSlotReady();
         if (setup.CreatedPublication)
         {
@@ -569,8 +582,9 @@ public sealed partial class ReplicationPump : IAsyncDisposable
         connection.WalReceiverStatusInterval = statusInterval;
         // Npgsql asks the server for a keepalive after half of this without traffic, and gives up after all of it.
         connection.WalReceiverTimeout = TimeSpan.FromTicks(Math.Max(TimeSpan.FromSeconds(10).Ticks, statusInterval.Ticks * 3));
+        _outputSettings = await ReadOutputSettingsAsync(connection, token).ConfigureAwait(false);
 
-        var session = new Session(connection, connection.ProcessID);
+        var session = new Session(connection, connection.ProcessID, sessionCts);
         Lsn start;
         lock (_flushLock)
         {
@@ -592,6 +606,13 @@ public sealed partial class ReplicationPump : IAsyncDisposable
         }
 
         _assembler.ResetSession();
+        // Snapshot subscribers done copying start with this session's first entry; it streams from the flushed
+        // position, which never passed their hold.
+        if (Backlog.StartSession())
+        {
+            _assembler.ForgetAppended();
+        }
+
         _idle = true;
         var slot = new PgOutputReplicationSlot(Slot);
         var replicationOptions = new PgOutputReplicationOptions(Options.PublicationName, setup.ProtocolVersion);
@@ -627,6 +648,10 @@ public sealed partial class ReplicationPump : IAsyncDisposable
         catch (OperationCanceledException) when (!stop.IsCancellationRequested && session.Failure is not null)
         {
             throw session.Failure;
+        }
+        catch (OperationCanceledException) when (!stop.IsCancellationRequested && session.Rewind)
+        {
+            throw new RewindRequestedException();
         }
         finally
         {
@@ -874,6 +899,12 @@ public sealed partial class ReplicationPump : IAsyncDisposable
     {
         lock (_flushLock)
         {
+            // A snapshot subscriber's hold caps it (its stream starts again from there).
+            if (Backlog.LowestHold is Lsn hold && lsn > hold)
+            {
+                lsn = hold;
+            }
+
             if (lsn.Value <= _flushed)
             {
                 return;
@@ -1110,12 +1141,21 @@ public sealed partial class ReplicationPump : IAsyncDisposable
         };
     }
 
-    private sealed class Session(LogicalReplicationConnection connection, int pid)
+    private sealed class Session(LogicalReplicationConnection connection, int pid, CancellationTokenSource cancellation)
     {
         internal LogicalReplicationConnection Connection { get; } = connection;
 
         internal int Pid { get; } = pid;
 
+        internal CancellationTokenSource Cancellation { get; } = cancellation;
+
         internal Exception? Failure { get; set; }
+
+        /// <summary>Set when the session ends because a snapshot subscriber needs the stream again (not a failure).</summary>
+        internal volatile bool Rewind;
+    }
+
+    private sealed class RewindRequestedException : Exception
+    {
     }
 }

@@ -66,6 +66,18 @@ internal sealed class TransactionAssembler
         _changesBytes = 0;
     }
 
+    /// <summary>
+    /// Before a session that streams again for a snapshot subscriber (a rewind): transactions already handed to the
+    /// backlog are handed again, whole, for it; the other subscribers skip what they had (<see cref="ChangeBacklog.Cursor.SkipBelow"/>).
+    /// </summary>
+    internal void ForgetAppended()
+    {
+        _lastCompletedCommitLsn = Lsn.Invalid;
+        _partialCommitLsn = Lsn.Invalid;
+        _partialChanges = 0;
+        _partialFragments = 0;
+    }
+
     internal void Begin(uint xid, Lsn commitLsn, DateTimeOffset commitTime)
     {
         _inTransaction = true;

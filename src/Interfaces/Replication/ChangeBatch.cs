@@ -53,4 +53,14 @@ public sealed record ChangeBatch
     /// <summary>The changes, in the order the transaction made them.</summary>
     [Id(9)]
     public required IReadOnlyList<RowChange> Changes { get; init; }
+
+    /// <summary>
+    /// Set on the batches of a subscriber's initial snapshot (<see cref="IReplicationGrain.SubscribeFromSnapshot"/>);
+    /// <see langword="null"/> on stream batches. A snapshot batch is no transaction: its <see cref="CommitLsn"/> is the
+    /// position the stream continues from, <see cref="Xid"/> is 0, <see cref="Sequence"/> and <see cref="Fragment"/>
+    /// count the snapshot's batches from 1, and (<see cref="CommitLsn"/>, <see cref="Fragment"/>) does not identify it
+    /// among stream batches.
+    /// </summary>
+    [Id(10)]
+    public SnapshotPart? Snapshot { get; init; }
 }

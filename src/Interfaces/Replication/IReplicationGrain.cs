@@ -32,6 +32,25 @@ public interface IReplicationGrain : IGrainWithStringKey
     [AlwaysInterleave]
     Task Subscribe(IChangeObserver observer);
 
+    /// <summary>
+    /// Subscribes <paramref name="observer"/> as <see cref="Subscribe"/> does, but first delivers a consistent copy of the
+    /// tables <paramref name="snapshot"/> names (batches with <see cref="ChangeBatch.Snapshot"/> set, then a completion
+    /// marker), then the stream: every committed transaction is in the copy or in the stream after it, never both, never
+    /// neither. The copy is read through one <c>REPEATABLE READ</c> transaction chunk by chunk, each chunk only after the
+    /// observer confirmed the previous one, so a slow observer holds the read, not the silo's memory. Meanwhile the other
+    /// subscribers keep streaming, and the slot's acknowledged position stays where it was when the copy was taken, until
+    /// this observer has confirmed the stream past it. Returns once the snapshot is taken; a failure after that (the
+    /// primary lost during the copy) drops the subscriber, so that subscribing again starts a new copy.
+    /// </summary>
+    /// <exception cref="ArgumentException">A table is not <c>schema.table</c>, not in the slot's publication, or the
+    /// chunk size is out of range; nothing was subscribed.</exception>
+    /// <exception cref="ReplicationSlotUnavailableException">As for <see cref="Subscribe"/>, or the snapshot could not be
+    /// taken.</exception>
+    /// <exception cref="ReplicationSlotNotConfiguredException">The slot is not configured in this cluster.</exception>
+    /// <exception cref="LimitExceededException">As for <see cref="Subscribe"/>.</exception>
+    [AlwaysInterleave]
+    Task SubscribeFromSnapshot(IChangeObserver observer, SnapshotRequest snapshot);
+
     /// <summary>Stops delivering to <paramref name="observer"/>; what it has not confirmed no longer holds back acknowledgement.</summary>
     Task Unsubscribe(IChangeObserver observer);
 }
