@@ -19,9 +19,10 @@ public static class TestSlots
     public const string Blocked = "cl_blocked";
     public const string NoPublication = "cl_no_publication";
     public const string ClientFirst = "cl_client_first";
+    public const string Snapshot = "cl_snapshot";
 
     /// <summary>The slots of the shared cluster's tests.</summary>
-    public static readonly string[] Shared = [Order, Backpressure, Pause, Throwing, Vanishing, Lifetime, AlwaysOn, ClientChanges, ClientDispose, First, Blocked, NoPublication, ClientFirst];
+    public static readonly string[] Shared = [Order, Backpressure, Pause, Throwing, Vanishing, Lifetime, AlwaysOn, ClientChanges, ClientDispose, First, Blocked, NoPublication, ClientFirst, Snapshot];
 
     /// <summary>Slots configured with <c>CreatePublication = false</c> (their publication never exists).</summary>
     public static readonly string[] WithoutPublicationCreation = [NoPublication];

@@ -84,6 +84,37 @@ public sealed class ContractSerializationTests : IDisposable
     }
 
     [Fact]
+    public void SnapshotRequest_AndASnapshotBatch_RoundTrip()
+    {
+        SnapshotRequest request = SnapshotRequest.ForTables("public.orders", "sales.lines") with { ChunkRows = 250 };
+        SnapshotRequest back = RoundTrip(request);
+        Assert.Equal(request.Tables, back.Tables);
+        Assert.Equal(250, back.ChunkRows);
+        Assert.Empty(RoundTrip(SnapshotRequest.WholePublication).Tables);
+
+        var relation = new ChangeRelation(16384, "public", "orders", [new ChangeColumn("id", 20, IsKey: true)]);
+        var batch = new ChangeBatch
+        {
+            Slot = "orders_slot",
+            Sequence = 3,
+            CommitLsn = Lsn.Parse("1/2A"),
+            EndLsn = Lsn.Invalid,
+            Xid = 0,
+            CommitTime = DateTimeOffset.UnixEpoch,
+            Fragment = 3,
+            IsLastFragment = false,
+            FirstChangeIndex = 2000,
+            Changes = [new RowChange(ChangeKind.Insert, relation, ["7"]), new RowChange(ChangeKind.Insert, relation, [null])],
+            Snapshot = new SnapshotPart { Table = "public.orders", RowsBefore = 2000, IsLastOfTable = true, ContinuesFrom = Lsn.Parse("1/2A"), Cut = "750:760:752,755" },
+        };
+        ChangeBatch copy = RoundTrip(batch);
+        AssertBatchEqual(batch, copy);
+        Assert.Equal(batch.Snapshot, copy.Snapshot);
+        var complete = new SnapshotPart { IsComplete = true, ContinuesFrom = Lsn.Parse("1/2A"), Cut = "750:760:", TotalRows = long.MaxValue };
+        Assert.Equal(complete, RoundTrip(complete));
+    }
+
+    [Fact]
     public void ReplicationStatus_RoundTrips()
     {
         var status = new ReplicationStatus
