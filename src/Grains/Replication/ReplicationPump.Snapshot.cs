@@ -106,13 +106,26 @@ public sealed partial class ReplicationPump
     /// </summary>
     internal void RequestRewind()
     {
+        Session? session;
         lock (_flushLock)
         {
-            if (Volatile.Read(ref _session) is { } session)
+            session = Volatile.Read(ref _session);
+            if (session is null)
             {
-                session.Rewind = true;
-                session.Cancellation.Cancel();
+                return;
             }
+
+            session.Rewind = true;
+        }
+
+        try
+        {
+            // Not under the lock, and not inline: the session's own cleanup takes the flush lock.
+            _ = session.Cancellation.CancelAsync();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The session ended meanwhile; the next one starts from the flushed position anyway.
         }
     }
 
