@@ -2,13 +2,14 @@ using System.CommandLine;
 using OrleansLsn.Bench.Cluster;
 using OrleansLsn.Bench.Failover;
 using OrleansLsn.Bench.Replication;
+using OrleansLsn.Bench.Snapshot;
 using OrleansLsn.Bench.Tracker;
 using OrleansLsn.Bench.Web;
 using Spectre.Console;
 
 namespace OrleansLsn.Bench;
 
-/// <summary>Entry point: one sub-command per area (<c>tracker</c>, <c>replication</c>, <c>failover</c>, <c>cluster</c>, <c>web</c>).</summary>
+/// <summary>Entry point: one sub-command per area (<c>tracker</c>, <c>replication</c>, <c>failover</c>, <c>cluster</c>, <c>web</c>, <c>snapshot</c>).</summary>
 internal static class Program
 {
     private static async Task<int> Main(string[] args)
@@ -27,6 +28,7 @@ internal static class Program
         root.Subcommands.Add(FailoverCommand.Create());
         root.Subcommands.Add(ClusterCommand.Create());
         root.Subcommands.Add(WebCommand.Create());
+        root.Subcommands.Add(SnapshotCommand.Create());
         return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
     }
 }
