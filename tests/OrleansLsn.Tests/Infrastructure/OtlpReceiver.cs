@@ -23,6 +23,9 @@ public sealed class OtlpReceiver : IAsyncDisposable
 
     public string? ContentType => _contentType;
 
+    /// <summary>Every body received so far, in order.</summary>
+    public IReadOnlyList<byte[]> Bodies => [.. _bodies];
+
     public static async Task<OtlpReceiver> StartAsync()
     {
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
