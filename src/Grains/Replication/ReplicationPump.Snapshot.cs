@@ -83,21 +83,7 @@ public sealed partial class ReplicationPump
         }
 
         Log.SnapshotTaken(_logger, Slot, name, tables.Count, snapshot.Cut.ToString(), cursor.HoldLsn.ToString());
-        if (_registry is not null)
-        {
-            try
-            {
-                await _registry.AddAsync(Slot, name, cancellationToken).ConfigureAwait(false);
-            }
-            catch
-            {
-                await subscription.DisposeAsync().ConfigureAwait(false);
-                throw;
-            }
-        }
-
-        StopAwaiting(name, rejoined: true);
-        return subscription;
+        return await RememberAsync(subscription, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -292,12 +292,21 @@ public sealed partial class ReplicationPump : IAsyncDisposable
     public async Task<ReplicationSubscription> SubscribeAsync(Func<ChangeBatch, CancellationToken, Task> onChanges, string name, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
-        ReplicationSubscription subscription = Subscribe(onChanges, name);
+        // The new subscriber's cursor starts where the awaited one stood (the backlog's head, held by it): release it.
+        return await RememberAsync(Subscribe(onChanges, name), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Remembers <paramref name="subscription"/> on the primary (disposing it if that fails) and stops awaiting a
+    /// remembered subscriber of an earlier pump with its name.
+    /// </summary>
+    private async Task<ReplicationSubscription> RememberAsync(ReplicationSubscription subscription, CancellationToken cancellationToken)
+    {
         if (_registry is not null)
         {
             try
             {
-                await _registry.AddAsync(Slot, name, cancellationToken).ConfigureAwait(false);
+                await _registry.AddAsync(Slot, subscription.Name, cancellationToken).ConfigureAwait(false);
             }
             catch
             {
@@ -306,8 +315,7 @@ public sealed partial class ReplicationPump : IAsyncDisposable
             }
         }
 
-        // The new subscriber's cursor starts where the awaited one stood (the backlog's head, held by it): release it.
-        StopAwaiting(name, rejoined: true);
+        StopAwaiting(subscription.Name, rejoined: true);
         return subscription;
     }
 
