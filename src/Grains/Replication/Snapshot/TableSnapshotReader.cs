@@ -276,7 +276,8 @@ internal static class TableSnapshotReader
                 var values = new string?[columnCount];
                 for (int i = 0; i < columnCount; i++)
                 {
-                    values[i] = await reader.IsDBNullAsync(i, cancellationToken).ConfigureAwait(false) ? null : reader.GetString(i);
+                    // The row is buffered (not sequential access): no await, and no token registration, per value.
+                    values[i] = reader.IsDBNull(i) ? null : reader.GetString(i);
                 }
 
                 rows.Add(values);
