@@ -29,8 +29,11 @@ public sealed class SnapshotMatchesStreamTests(PostgresFixture fixture)
             "'{\"a\": [1, 2], \"b\": null}', '{1,2,NULL}', '\\x00ff10', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'x''y\"z', 12.34, '10.0.0.1/8'), " +
             "(2, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null), " +
             "(3, false, -1e-20, 'NaN', '-Infinity', 'infinity', '1999-12-31 23:59:59.999999', '0001-01-01 BC', '-3 mons', " +
-            "'[]', '{}', '\\x', '00000000-0000-0000-0000-000000000000', '', -0.01, '::1')");
-        await Wait.UntilAsync(() => recorder.ConfirmedRows.Count() >= 3, TimeSpan.FromSeconds(30), () => $"3 rows in the stream; got {recorder.ConfirmedRows.Count()}; status {pump.Status}", Ct);
+            "'[]', '{}', '\\x', '00000000-0000-0000-0000-000000000000', '', -0.01, '::1'), " +
+            // Characters COPY's text format escapes (tab, newline, carriage return, backslash, a literal \N), and more.
+            "(4, null, null, null, null, null, null, null, null, jsonb_build_object('k', 'a' || chr(9) || chr(92) || 'b' || chr(10)), " +
+            "null, '\\x5c5c4e', null, 'tab' || chr(9) || 'nl' || chr(10) || 'cr' || chr(13) || 'bs' || chr(92) || 'N' || chr(92) || chr(92) || ' é😀', null, null)");
+        await Wait.UntilAsync(() => recorder.ConfirmedRows.Count() >= 4, TimeSpan.FromSeconds(30), () => $"4 rows in the stream; got {recorder.ConfirmedRows.Count()}; status {pump.Status}", Ct);
         Dictionary<string, IReadOnlyList<string?>> streamed = recorder.ConfirmedRows.ToDictionary(r => r["id"]!, r => (IReadOnlyList<string?>)r.NewValues!);
 
         var copied = new Dictionary<string, IReadOnlyList<string?>>();
@@ -48,7 +51,8 @@ public sealed class SnapshotMatchesStreamTests(PostgresFixture fixture)
         }
 
         Assert.Equal(recorder.ConfirmedRows.First().Relation.Columns.Select(c => c.Name), columns);
-        Assert.Equal(["1", "2", "3"], copied.Keys.Order());
+        Assert.Equal(["1", "2", "3", "4"], copied.Keys.Order());
+        Assert.Contains("\\N", copied["4"][columns.ToList().IndexOf("t")], StringComparison.Ordinal);
         foreach ((string id, IReadOnlyList<string?> row) in copied)
         {
             for (int i = 0; i < columns.Count; i++)

@@ -310,6 +310,49 @@ public sealed class TableSnapshotReaderTests(PostgresFixture fixture)
         }
     }
 
+    [Fact]
+    public async Task Snapshot_OfABigTableAbandonedAfterItsFirstChunk_EndsTheCopyAndTheTransaction_TheConnectionStaysUsable()
+    {
+        string table = await CreateTableAsync("snapshot_abandoned_big", "id int primary key, note text");
+        try
+        {
+            await ExecuteOnceAsync($"insert into {table} select g, repeat('n', 200) from generate_series(1, 200000) g");
+            await using NpgsqlConnection connection = new(fixture.PrimaryConnectionString);
+            await connection.OpenAsync(Ct);
+            int chunks = 0;
+            await foreach (SnapshotChunk chunk in TableSnapshotReader.ReadAsync(connection, [table], 100, cancellationToken: Ct))
+            {
+                Assert.Equal(100, chunk.Rows.Count);
+                chunks++;
+                break;
+            }
+
+            Assert.Equal(1, chunks);
+            await AssertOutsideTheSnapshotAsync(connection, table, 200001);
+        }
+        finally
+        {
+            await ExecuteOnceAsync($"drop table if exists {table}");
+        }
+    }
+
+    [Theory]
+    [InlineData("1\tabc\t\\N", new[] { "1", "abc", null })]
+    [InlineData("\\N\t\t", new[] { null, "", "" })]
+    [InlineData("a\\tb\t\\\\\t\\n\\r\\b\\f\\v", new[] { "a\tb", "\\", "\n\r\b\f\v" })]
+    [InlineData("x\\Ny\t\\q\t\\", new[] { "xNy", "q", "\\" })]
+    public void CopyTextRow_IsUnescaped_AsPostgreSqlWroteIt(string line, string?[] expected) =>
+        Assert.Equal(expected, TableSnapshotReader.ParseCopyTextRow(line, expected.Length));
+
+    [Theory]
+    [InlineData("a\tb", 3)]
+    [InlineData("a\tb\tc", 2)]
+    public void CopyTextRow_OfTheWrongWidth_IsAFormatError(string line, int columns)
+    {
+        var error = Assert.Throws<FormatException>(() => TableSnapshotReader.ParseCopyTextRow(line, columns));
+        Assert.Contains("COPY sent a row of", error.Message, StringComparison.Ordinal);
+    }
+
     // A row committed elsewhere now is seen by the connection: it is in no snapshot-holding transaction any more.
     private async Task AssertOutsideTheSnapshotAsync(NpgsqlConnection connection, string table, int id)
     {

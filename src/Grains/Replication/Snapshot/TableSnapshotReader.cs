@@ -1,5 +1,4 @@
 using System.Data;
-using System.Globalization;
 using System.Runtime.CompilerServices;
 using Npgsql;
 
@@ -12,11 +11,11 @@ namespace OrleansLsn.Replication.Snapshot;
 /// <remarks>
 /// One <c>REPEATABLE READ, READ ONLY</c> transaction: its first statement reads <c>pg_current_snapshot()</c>, which
 /// therefore is the transaction's snapshot, the one every later statement (the catalog look-ups aside) reads in. Each
-/// table is then read through a server-side cursor, <c>FETCH</c>ing at most the chunk size at a time, so memory stays
-/// bounded whatever the table's size. The transaction is rolled back when the enumeration ends, fails, is cancelled or
+/// table is then read with <c>COPY (SELECT ...) TO STDOUT</c>, a chunk of lines at a time as the consumer asks: between
+/// chunks nothing is read and TCP holds the server, so memory stays bounded whatever the table's size. The transaction is rolled back when the enumeration ends, fails, is cancelled or
 /// is abandoned (disposed early).
 /// <para>
-/// Values are fetched in text format, i.e. through each type's output function as pgoutput renders them, so a
+/// Values are COPY's text format, unescaped: each type's output function as pgoutput renders them, so a
 /// consumer can rebuild a table from the rows and then apply <see cref="RowChange"/>s. Both connections must use the
 /// same session settings that shape text output (<c>DateStyle</c>, <c>IntervalStyle</c>, <c>TimeZone</c>,
 /// <c>extra_float_digits</c>, <c>bytea_output</c>) for the texts to be equal.
@@ -138,37 +137,50 @@ internal static class TableSnapshotReader
             for (int t = 0; t < relations.Count; t++)
             {
                 (ChangeRelation relation, bool isPartitioned) = relations[t];
-                string cursor = "orleanslsn_snapshot_" + t.ToString(CultureInfo.InvariantCulture);
                 string columns = string.Join(", ", relation.Columns.Select(c => PostgresIdentifiers.Quote(c.Name)));
                 // ONLY: pgoutput reports an inheritance child's changes as the child's own; a partitioned table has no
                 // rows of its own, so its partitions are read through it.
                 string from = (isPartitioned ? "" : "ONLY ") + PostgresIdentifiers.Quote(relation.Schema) + "." + PostgresIdentifiers.Quote(relation.Name);
-                await ExecuteAsync(connection, transaction,
-                    $"DECLARE {cursor} NO SCROLL CURSOR FOR SELECT {(columns.Length == 0 ? "" : columns)} FROM {from}", cancellationToken).ConfigureAwait(false);
-
-                bool any = false;
-                while (true)
+                // COPY's text format is each value through its type's output function (as pgoutput sends it), escaped:
+                // one stream, read as the consumer asks for chunks (TCP holds the server meanwhile), no per-value reads.
+                TextReader copy = await connection.BeginTextExportAsync(
+                    $"COPY (SELECT {columns} FROM {from}) TO STDOUT", cancellationToken).ConfigureAwait(false);
+                try
                 {
-                    List<IReadOnlyList<string?>> rows = await FetchAsync(connection, transaction, cursor, chunkSize, relation.Columns.Count, cancellationToken).ConfigureAwait(false);
-                    if (rows.Count == 0)
+                    bool any = false;
+                    while (true)
                     {
-                        if (!any)
+                        List<IReadOnlyList<string?>> rows = await ReadChunkAsync(copy, chunkSize, relation.Columns.Count, cancellationToken).ConfigureAwait(false);
+                        if (rows.Count == 0)
                         {
-                            yield return new SnapshotChunk(snapshot, relation, rows, exported);
+                            if (!any)
+                            {
+                                yield return new SnapshotChunk(snapshot, relation, rows, exported);
+                            }
+
+                            break;
                         }
 
-                        break;
-                    }
-
-                    any = true;
-                    yield return new SnapshotChunk(snapshot, relation, rows, exported);
-                    if (rows.Count < chunkSize)
-                    {
-                        break;
+                        any = true;
+                        yield return new SnapshotChunk(snapshot, relation, rows, exported);
+                        if (rows.Count < chunkSize)
+                        {
+                            break;
+                        }
                     }
                 }
-
-                await ExecuteAsync(connection, transaction, $"CLOSE {cursor}", cancellationToken).ConfigureAwait(false);
+                finally
+                {
+                    // An unfinished COPY is cancelled on the server, not read to its end.
+                    if (copy is IAsyncDisposable disposable)
+                    {
+                        await disposable.DisposeAsync().ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        copy.Dispose();
+                    }
+                }
             }
         }
         finally
@@ -258,38 +270,94 @@ internal static class TableSnapshotReader
         return result;
     }
 
-    private static async Task<List<IReadOnlyList<string?>>> FetchAsync(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, string cursor, int chunkSize, int columnCount, CancellationToken cancellationToken)
+    /// <summary>Reads up to <paramref name="chunkSize"/> rows of COPY's text format (fewer only at the end).</summary>
+    private static async Task<List<IReadOnlyList<string?>>> ReadChunkAsync(TextReader copy, int chunkSize, int columnCount, CancellationToken cancellationToken)
     {
-        await using var command = new NpgsqlCommand(
-            $"FETCH FORWARD {chunkSize.ToString(CultureInfo.InvariantCulture)} FROM {cursor}", connection, transaction)
-        {
-            // Text format: each value through its type's output function, as pgoutput sends it.
-            AllResultTypesAreUnknown = true,
-        };
         var rows = new List<IReadOnlyList<string?>>(Math.Min(chunkSize, 4096));
-        NpgsqlDataReader reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        await using (reader.ConfigureAwait(false))
+        while (rows.Count < chunkSize && await copy.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } line)
         {
-            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                var values = new string?[columnCount];
-                for (int i = 0; i < columnCount; i++)
-                {
-                    // The row is buffered (not sequential access): no await, and no token registration, per value.
-                    values[i] = reader.IsDBNull(i) ? null : reader.GetString(i);
-                }
-
-                rows.Add(values);
-            }
+            rows.Add(ParseCopyTextRow(line, columnCount));
         }
 
         return rows;
     }
 
-    private static async Task ExecuteAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string sql, CancellationToken cancellationToken)
+    /// <summary>
+    /// One row of COPY's text format: values separated by tabs, <c>\N</c> for SQL NULL, and backslash escapes
+    /// (<c>\b \f \n \r \t \v \\</c>; COPY TO emits no other, and a backslash before any other character stands for
+    /// that character).
+    /// </summary>
+    internal static string?[] ParseCopyTextRow(string line, int columnCount)
     {
-        await using var command = new NpgsqlCommand(sql, connection, transaction);
-        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        var values = new string?[columnCount];
+        if (columnCount == 0)
+        {
+            return values;
+        }
+
+        int column = 0;
+        int start = 0;
+        for (int i = 0; i <= line.Length; i++)
+        {
+            if (i < line.Length && line[i] != '\t')
+            {
+                continue;
+            }
+
+            if (column >= columnCount)
+            {
+                throw new FormatException($"COPY sent a row of more than {columnCount} values.");
+            }
+
+            values[column++] = Unescape(line.AsSpan(start, i - start));
+            start = i + 1;
+        }
+
+        if (column != columnCount)
+        {
+            throw new FormatException($"COPY sent a row of {column} values; the table has {columnCount} columns.");
+        }
+
+        return values;
+    }
+
+    private static string? Unescape(ReadOnlySpan<char> field)
+    {
+        int backslash = field.IndexOf('\\');
+        if (backslash < 0)
+        {
+            return field.Length == 0 ? string.Empty : new string(field);
+        }
+
+        if (field.Length == 2 && field[1] == 'N')
+        {
+            return null;
+        }
+
+        var text = new System.Text.StringBuilder(field.Length);
+        text.Append(field[..backslash]);
+        for (int i = backslash; i < field.Length; i++)
+        {
+            char c = field[i];
+            if (c != '\\' || i + 1 == field.Length)
+            {
+                text.Append(c);
+                continue;
+            }
+
+            char next = field[++i];
+            text.Append(next switch
+            {
+                'b' => '\b',
+                'f' => '\f',
+                'n' => '\n',
+                'r' => '\r',
+                't' => '\t',
+                'v' => '\v',
+                _ => next,
+            });
+        }
+
+        return text.ToString();
     }
 }
