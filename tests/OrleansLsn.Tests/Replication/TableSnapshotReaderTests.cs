@@ -336,6 +336,43 @@ public sealed class TableSnapshotReaderTests(PostgresFixture fixture)
         }
     }
 
+    [Fact]
+    public async Task Snapshot_ReadSlowly_OnASessionWithAShortStatementTimeout_IsNotCutShort()
+    {
+        string table = await CreateTableAsync("snapshot_slow_timeout", "id int primary key, note text");
+        try
+        {
+            // More than the socket buffers hold, so the server's COPY is still running while the consumer pauses.
+            await ExecuteOnceAsync($"insert into {table} select g, repeat('n', 200) from generate_series(1, 200000) g");
+            await using NpgsqlConnection connection = new(fixture.PrimaryConnectionString);
+            await connection.OpenAsync(Ct);
+            await using (var timeout = new NpgsqlCommand("SET statement_timeout = '300ms'", connection))
+            {
+                await timeout.ExecuteNonQueryAsync(Ct);
+            }
+
+            long rows = 0;
+            await foreach (SnapshotChunk chunk in TableSnapshotReader.ReadAsync(connection, [table], 1000, cancellationToken: Ct))
+            {
+                if (rows == 0)
+                {
+                    // The consumer is slow: a pause longer than the session's statement timeout.
+                    await Task.Delay(TimeSpan.FromSeconds(1.5), Ct);
+                }
+
+                rows += chunk.Rows.Count;
+            }
+
+            Assert.Equal(200000, rows);
+            await using var after = new NpgsqlCommand("SHOW statement_timeout", connection);
+            Assert.Equal("300ms", await after.ExecuteScalarAsync(Ct));
+        }
+        finally
+        {
+            await ExecuteOnceAsync($"drop table if exists {table}");
+        }
+    }
+
     [Theory]
     [InlineData("1\tabc\t\\N", new[] { "1", "abc", null })]
     [InlineData("\\N\t\t", new[] { null, "", "" })]

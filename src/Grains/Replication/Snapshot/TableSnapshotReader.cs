@@ -122,6 +122,9 @@ internal static class TableSnapshotReader
             await using (var batch = new NpgsqlBatch(connection, transaction))
             {
                 batch.BatchCommands.Add(new NpgsqlBatchCommand("SET TRANSACTION READ ONLY"));
+                // A table's COPY runs as long as its consumer takes (a slow subscriber holds it): no statement timeout.
+                // Neither SET takes a snapshot, so the next statement's is still the transaction's.
+                batch.BatchCommands.Add(new NpgsqlBatchCommand("SET LOCAL statement_timeout = 0"));
                 batch.BatchCommands.Add(new NpgsqlBatchCommand(
                     exportSnapshot ? "SELECT pg_current_snapshot()::text, pg_export_snapshot()" : "SELECT pg_current_snapshot()::text, NULL::text"));
                 NpgsqlDataReader reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
