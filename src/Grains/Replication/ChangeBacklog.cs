@@ -339,18 +339,6 @@ internal sealed class ChangeBacklog
         return activated is not null;
     }
 
-    /// <summary>Whether some cursor waits for the next session (<see cref="Unpark"/> returned false).</summary>
-    internal bool HasPending
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _cursors.Any(c => c.State == CursorState.Pending);
-            }
-        }
-    }
-
     internal void RemoveCursor(Cursor cursor)
     {
         TaskCompletionSource? relief;

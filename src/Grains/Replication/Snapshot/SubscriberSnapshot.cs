@@ -19,7 +19,7 @@ internal sealed class SubscriberSnapshot : IAsyncDisposable
     private SnapshotChunk? _ahead;
     private int _disposed;
 
-    private SubscriberSnapshot(string slot, NpgsqlConnection connection, IAsyncEnumerator<SnapshotChunk> chunks, CancellationTokenSource stop, Lsn hold, SnapshotChunk first, int tables, DateTimeOffset takenAt)
+    private SubscriberSnapshot(string slot, NpgsqlConnection connection, IAsyncEnumerator<SnapshotChunk> chunks, CancellationTokenSource stop, Lsn hold, SnapshotChunk first, DateTimeOffset takenAt)
     {
         _slot = slot;
         _connection = connection;
@@ -28,7 +28,6 @@ internal sealed class SubscriberSnapshot : IAsyncDisposable
         Hold = hold;
         _ahead = first;
         Cut = first.Snapshot;
-        Tables = tables;
         _takenAt = takenAt;
     }
 
@@ -37,9 +36,6 @@ internal sealed class SubscriberSnapshot : IAsyncDisposable
 
     /// <summary>The snapshot the copy is read in: the stream skips the transactions it holds.</summary>
     internal PgSnapshot Cut { get; }
-
-    /// <summary>How many tables are copied.</summary>
-    internal int Tables { get; }
 
     /// <summary>
     /// Opens a connection with the walsender's output <paramref name="settings"/>, takes the snapshot and reads the first
@@ -83,7 +79,7 @@ internal sealed class SubscriberSnapshot : IAsyncDisposable
                 }
             }
 
-            return new SubscriberSnapshot(slot, connection, chunks, stop, hold, chunks.Current, tables.Count, time.GetUtcNow());
+            return new SubscriberSnapshot(slot, connection, chunks, stop, hold, chunks.Current, time.GetUtcNow());
         }
         catch
         {
@@ -119,49 +115,37 @@ internal sealed class SubscriberSnapshot : IAsyncDisposable
                 changes[i] = new RowChange(ChangeKind.Insert, chunk.Relation, chunk.Rows[i]);
             }
 
-            sequence++;
-            yield return new ChangeBatch
+            yield return Batch(++sequence, isMarker: false, rowsBefore, changes, new SnapshotPart
             {
-                Slot = _slot,
-                Sequence = sequence,
-                CommitLsn = Hold,
-                EndLsn = Lsn.Invalid,
-                Xid = 0,
-                CommitTime = _takenAt,
-                Fragment = (int)Math.Min(sequence, int.MaxValue),
-                IsLastFragment = false,
-                FirstChangeIndex = rowsBefore,
-                Changes = changes,
-                Snapshot = new SnapshotPart
-                {
-                    Table = chunk.Relation.QualifiedName,
-                    RowsBefore = rowsBefore,
-                    IsLastOfTable = lastOfTable,
-                    ContinuesFrom = Hold,
-                    Cut = cut,
-                },
-            };
+                Table = chunk.Relation.QualifiedName,
+                RowsBefore = rowsBefore,
+                IsLastOfTable = lastOfTable,
+                ContinuesFrom = Hold,
+                Cut = cut,
+            });
 
             total += changes.Length;
             rowsBefore = lastOfTable ? 0 : rowsBefore + changes.Length;
         }
 
-        sequence++;
-        yield return new ChangeBatch
-        {
-            Slot = _slot,
-            Sequence = sequence,
-            CommitLsn = Hold,
-            EndLsn = Lsn.Invalid,
-            Xid = 0,
-            CommitTime = _takenAt,
-            Fragment = (int)Math.Min(sequence, int.MaxValue),
-            IsLastFragment = true,
-            FirstChangeIndex = 0,
-            Changes = [],
-            Snapshot = new SnapshotPart { IsComplete = true, ContinuesFrom = Hold, Cut = cut, TotalRows = total },
-        };
+        yield return Batch(++sequence, isMarker: true, 0, [], new SnapshotPart { IsComplete = true, ContinuesFrom = Hold, Cut = cut, TotalRows = total });
     }
+
+    /// <summary>A snapshot batch: no transaction; the stream's position, and the batch's number as sequence and fragment.</summary>
+    private ChangeBatch Batch(long sequence, bool isMarker, long firstChangeIndex, RowChange[] changes, SnapshotPart part) => new()
+    {
+        Slot = _slot,
+        Sequence = sequence,
+        CommitLsn = Hold,
+        EndLsn = Lsn.Invalid,
+        Xid = 0,
+        CommitTime = _takenAt,
+        Fragment = (int)Math.Min(sequence, int.MaxValue),
+        IsLastFragment = isMarker,
+        FirstChangeIndex = firstChangeIndex,
+        Changes = changes,
+        Snapshot = part,
+    };
 
     /// <summary>Ends the read: the snapshot's transaction is rolled back and its connection closed.</summary>
     public async ValueTask DisposeAsync()
