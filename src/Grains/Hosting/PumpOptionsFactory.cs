@@ -20,6 +20,7 @@ internal static class PumpOptionsFactory
             // A new activation holds the slot for the previous one's subscribers as long as an unreachable one is kept.
             RememberSubscribers = true,
             RejoinTimeout = options.Replication.SubscriberTimeout,
+            CreatedSlotSnapshotLifetime = t.CreatedSlotSnapshotLifetime,
             HighWaterBytes = t.HighWaterBytes,
             LowWaterBytes = t.LowWaterBytes,
             HighWaterBatches = t.HighWaterBatches,

@@ -100,6 +100,12 @@ internal sealed class ChangeBacklog
 
         /// <summary>For a parked cursor, the last sequence number appended when it parked on an empty backlog; else -1.</summary>
         internal long ParkedAtSeq { get; set; } = -1;
+
+        /// <summary>
+        /// Whether the cursor only holds a position for a subscriber that may come (the snapshot exported at slot
+        /// creation): it is no subscriber, and it neither keeps nor drops entries.
+        /// </summary>
+        internal bool HoldOnly { get; init; }
     }
 
     internal long Bytes
@@ -130,7 +136,7 @@ internal sealed class ChangeBacklog
         {
             lock (_lock)
             {
-                return _cursors.Count;
+                return SubscriberCountLocked();
             }
         }
     }
@@ -276,6 +282,23 @@ internal sealed class ChangeBacklog
                 SkipBelow = hold,
                 ParkedAtSeq = _count == 0 ? _nextSeq - 1 : -1,
             };
+            _cursors.Add(cursor);
+            _holds++;
+            AssertInvariants();
+            return cursor;
+        }
+    }
+
+    /// <summary>
+    /// Adds a position hold that is no subscriber (<see cref="Cursor.HoldOnly"/>): what is acknowledged never passes
+    /// <paramref name="hold"/> until it is removed. For the snapshot exported when the slot was created, kept for the
+    /// first snapshot subscriber.
+    /// </summary>
+    internal Cursor AddHold(Lsn hold)
+    {
+        lock (_lock)
+        {
+            var cursor = new Cursor { ConfirmedSeq = _headSeq - 1, State = CursorState.Parked, HoldLsn = hold, SkipBelow = hold, HoldOnly = true };
             _cursors.Add(cursor);
             _holds++;
             AssertInvariants();
@@ -447,6 +470,20 @@ internal sealed class ChangeBacklog
         }
     }
 
+    private int SubscriberCountLocked()
+    {
+        int count = 0;
+        foreach (Cursor c in _cursors)
+        {
+            if (!c.HoldOnly)
+            {
+                count++;
+            }
+        }
+
+        return count;
+    }
+
     private Lsn? LowestHoldLocked()
     {
         if (_holds == 0)
@@ -482,7 +519,8 @@ internal sealed class ChangeBacklog
 
         if (!anyActive)
         {
-            upTo = _acknowledgeWithoutSubscribers || _cursors.Count > 0 ? _nextSeq - 1 : _headSeq - 1;
+            // A parked subscriber gets the stream again from its hold; with none at all the entries wait for the first.
+            upTo = _acknowledgeWithoutSubscribers || SubscriberCountLocked() > 0 ? _nextSeq - 1 : _headSeq - 1;
         }
 
         while (_count > 0 && _headSeq <= upTo)

@@ -31,6 +31,9 @@ public sealed partial class ReplicationPump
         internal const int SnapshotCopied = 2021;
         internal const int Rewinding = 2022;
         internal const int SnapshotFailed = 2023;
+        internal const int CreationSnapshotKept = 2024;
+        internal const int CreationSnapshotNotKept = 2025;
+        internal const int CreationSnapshotReleased = 2026;
     }
 
     private static partial class Log
@@ -95,8 +98,17 @@ public sealed partial class ReplicationPump
         [LoggerMessage(EventIds.ForgetFailed, LogLevel.Warning, "Replication pump for slot {Slot}: could not forget subscriber {Subscriber} on the primary (the next pump waits for it once more): {Error}")]
         internal static partial void ForgetFailed(ILogger logger, string slot, string subscriber, string error);
 
-        [LoggerMessage(EventIds.SnapshotTaken, LogLevel.Information, "Replication pump for slot {Slot}: subscriber {Subscriber} copies {Tables} table(s) in snapshot {Cut}; the slot's confirmed position is held at {Hold} meanwhile")]
-        internal static partial void SnapshotTaken(ILogger logger, string slot, string subscriber, int tables, string cut, string hold);
+        [LoggerMessage(EventIds.SnapshotTaken, LogLevel.Information, "Replication pump for slot {Slot}: subscriber {Subscriber} copies {Tables} table(s) in snapshot {Cut} ({Source}); the slot's confirmed position is held at {Hold} meanwhile")]
+        internal static partial void SnapshotTaken(ILogger logger, string slot, string subscriber, int tables, string cut, string source, string hold);
+
+        [LoggerMessage(EventIds.CreationSnapshotKept, LogLevel.Information, "Replication pump for slot {Slot}: the snapshot exported with the new slot ({Cut}, consistent point {ConsistentPoint}) is kept {LifetimeMs} ms for the first snapshot subscriber; the slot is held at its consistent point meanwhile")]
+        internal static partial void CreationSnapshotKept(ILogger logger, string slot, string cut, string consistentPoint, long lifetimeMs);
+
+        [LoggerMessage(EventIds.CreationSnapshotNotKept, LogLevel.Warning, "Replication pump for slot {Slot}: the snapshot exported with the new slot could not be {What}; snapshot subscribers get a snapshot of their own instead (as exact): {Error}")]
+        internal static partial void CreationSnapshotNotKept(ILogger logger, string slot, string what, string error);
+
+        [LoggerMessage(EventIds.CreationSnapshotReleased, LogLevel.Information, "Replication pump for slot {Slot}: the snapshot exported with the new slot is released ({Why})")]
+        internal static partial void CreationSnapshotReleased(ILogger logger, string slot, string why);
 
         [LoggerMessage(EventIds.SnapshotCopied, LogLevel.Information, "Replication pump for slot {Slot}: subscriber {Subscriber} confirmed its snapshot ({Rows} rows in {Batches} batches, {ElapsedMs} ms); its stream continues from {Hold}")]
         internal static partial void SnapshotCopied(ILogger logger, string slot, string subscriber, long rows, long batches, long elapsedMs, string hold);

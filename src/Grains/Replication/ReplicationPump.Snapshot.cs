@@ -13,8 +13,13 @@ public sealed partial class ReplicationPump
     /// </summary>
     private static readonly string[] OutputSettingNames = ["TimeZone", "DateStyle", "IntervalStyle", "extra_float_digits", "bytea_output", "lc_monetary", "search_path"];
 
+    private readonly object _creationLock = new();
     private volatile string? _primaryConnectionString;
     private volatile IReadOnlyList<KeyValuePair<string, string>>? _outputSettings;
+
+    // The snapshot exported when this pump created the slot, and the hold that keeps the slot at its consistent point,
+    // until the first snapshot subscriber takes both or CreatedSlotSnapshotLifetime passes (under _creationLock).
+    private CreationSnapshot? _creationSnapshot;
 
     /// <summary>
     /// Adds a subscriber that first gets a copy of <paramref name="request"/>'s tables in one snapshot, then the
@@ -53,18 +58,27 @@ public sealed partial class ReplicationPump
         IReadOnlyList<KeyValuePair<string, string>> settings = await OutputSettingsAsync(connectionString, cancellationToken).ConfigureAwait(false);
         IReadOnlyList<string> tables = await ResolveTablesAsync(connectionString, request, cancellationToken).ConfigureAwait(false);
 
+        CreationSnapshot? creation = TakeCreationSnapshot();
         ChangeBacklog.Cursor cursor;
         lock (_flushLock)
         {
-            // Before the snapshot is taken: everything that committed before the hold is then in it.
-            cursor = Backlog.AddParkedCursor(new Lsn(_flushed));
+            // Before the snapshot is taken: everything that committed before the hold is then in it. The snapshot
+            // exported with the slot holds it at its consistent point, which the flushed position cannot have passed.
+            ulong hold = creation is null ? _flushed : Math.Min(_flushed, creation.Snapshot.ConsistentPoint.Value);
+            cursor = Backlog.AddParkedCursor(new Lsn(hold));
         }
 
         SubscriberSnapshot? snapshot = null;
         ReplicationSubscription subscription;
         try
         {
-            snapshot = await SubscriberSnapshot.StartAsync(Slot, connectionString, settings, tables, request.ChunkRows, cursor.HoldLsn, Time, cancellationToken).ConfigureAwait(false);
+            if (creation is not null)
+            {
+                snapshot = await StartInCreationSnapshotAsync(creation, connectionString, settings, tables, request.ChunkRows, cursor.HoldLsn, cancellationToken).ConfigureAwait(false);
+                creation = null;
+            }
+
+            snapshot ??= await SubscriberSnapshot.StartAsync(Slot, Options.PublicationName, connectionString, settings, tables, request.ChunkRows, cursor.HoldLsn, null, Time, cancellationToken).ConfigureAwait(false);
             lock (_subscriptions)
             {
                 subscription = new ReplicationSubscription(this, Backlog, name, onChanges, cursor, snapshot, onSnapshotFailed);
@@ -78,12 +92,158 @@ public sealed partial class ReplicationPump
                 await snapshot.DisposeAsync().ConfigureAwait(false);
             }
 
+            if (creation is not null && !ReturnCreationSnapshot(creation))
+            {
+                await ReleaseCreationSnapshotAsync(creation, "a newer one replaced it").ConfigureAwait(false);
+            }
+
             Backlog.RemoveCursor(cursor);
             throw;
         }
 
-        Log.SnapshotTaken(_logger, Slot, name, tables.Count, snapshot.Cut.ToString(), cursor.HoldLsn.ToString());
+        Log.SnapshotTaken(_logger, Slot, name, tables.Count, snapshot.Cut.ToString(), snapshot.AtSlotCreation ? "exported when the slot was created" : "taken now", cursor.HoldLsn.ToString());
         return await RememberAsync(subscription, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Reads the copy in the snapshot exported with the slot and releases that (the subscriber's own transaction now
+    /// holds the snapshot). Returns <see langword="null"/> when it can no longer be imported (its transaction ended, say
+    /// by <c>idle_in_transaction_session_timeout</c>): the caller then takes a snapshot of its own, exact as well, since
+    /// the hold is at or before the flushed position. A bad request throws with the exported snapshot left untouched.
+    /// </summary>
+    private async Task<SubscriberSnapshot?> StartInCreationSnapshotAsync(
+        CreationSnapshot creation,
+        string connectionString,
+        IReadOnlyList<KeyValuePair<string, string>> settings,
+        IReadOnlyList<string> tables,
+        int chunkRows,
+        Lsn hold,
+        CancellationToken cancellationToken)
+    {
+        SubscriberSnapshot? snapshot = null;
+        try
+        {
+            snapshot = await SubscriberSnapshot.StartAsync(Slot, Options.PublicationName, connectionString, settings, tables, chunkRows, hold, creation.Snapshot, Time, cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.InvalidParameterValue or PostgresErrorCodes.ObjectNotInPrerequisiteState)
+        {
+            // "invalid snapshot identifier": the exporting transaction is gone.
+            Log.CreationSnapshotNotKept(_logger, Slot, "imported", Describe(e));
+        }
+
+        await ReleaseCreationSnapshotAsync(creation, snapshot is null ? "it could not be imported" : "taken by the first snapshot subscriber").ConfigureAwait(false);
+        return snapshot;
+    }
+
+    /// <summary>
+    /// Called by slot setup with the id of the snapshot the new slot exported, while it is valid: imports it into a
+    /// transaction of its own and holds the slot at its consistent point, for <see cref="ReplicationPumpOptions.CreatedSlotSnapshotLifetime"/>.
+    /// Its failure is logged, not thrown: the slot is made anyway, and snapshot subscribers then take their own.
+    /// </summary>
+    private async Task KeepCreationSnapshotAsync(string connectionString, string id, Lsn consistentPoint, CancellationToken cancellationToken)
+    {
+        if (Backlog.Subscribers > 0)
+        {
+            // Someone subscribed (for the stream alone) before the slot existed: it was not made for a snapshot.
+            return;
+        }
+
+        SlotCreationSnapshot kept;
+        try
+        {
+            kept = await SlotCreationSnapshot.ImportAsync(connectionString, id, consistentPoint, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            Log.CreationSnapshotNotKept(_logger, Slot, "kept", Describe(e));
+            return;
+        }
+
+        var creation = new CreationSnapshot(kept, Backlog.AddHold(consistentPoint));
+        CreationSnapshot? previous;
+        lock (_creationLock)
+        {
+            previous = _creationSnapshot;
+            _creationSnapshot = creation;
+        }
+
+        await ReleaseCreationSnapshotAsync(previous, "a newer one replaced it").ConfigureAwait(false);
+        TimeSpan lifetime = Options.CreatedSlotSnapshotLifetime;
+        Log.CreationSnapshotKept(_logger, Slot, kept.Cut.ToString(), consistentPoint.ToString(), (long)lifetime.TotalMilliseconds);
+        _ = ExpireCreationSnapshotAsync(creation, lifetime);
+    }
+
+    private async Task ExpireCreationSnapshotAsync(CreationSnapshot creation, TimeSpan lifetime)
+    {
+        try
+        {
+            await Task.Delay(lifetime, Time, _stop.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return;   // The pump stops and releases it.
+        }
+
+        bool mine;
+        lock (_creationLock)
+        {
+            mine = ReferenceEquals(_creationSnapshot, creation);
+            if (mine)
+            {
+                _creationSnapshot = null;
+            }
+        }
+
+        if (mine)
+        {
+            await ReleaseCreationSnapshotAsync(creation, $"no snapshot subscriber came within {lifetime}").ConfigureAwait(false);
+        }
+    }
+
+    private CreationSnapshot? TakeCreationSnapshot()
+    {
+        lock (_creationLock)
+        {
+            CreationSnapshot? taken = _creationSnapshot;
+            _creationSnapshot = null;
+            return taken;
+        }
+    }
+
+    /// <summary>Puts back a creation snapshot a bad request took; <see langword="false"/> if another took its place.</summary>
+    private bool ReturnCreationSnapshot(CreationSnapshot creation)
+    {
+        lock (_creationLock)
+        {
+            if (_creationSnapshot is not null || Volatile.Read(ref _disposed) != 0)
+            {
+                return false;
+            }
+
+            _creationSnapshot = creation;
+            return true;
+        }
+    }
+
+    private async Task ReleaseCreationSnapshotAsync(CreationSnapshot? creation, string why)
+    {
+        if (creation is null)
+        {
+            return;
+        }
+
+        Backlog.RemoveCursor(creation.Hold);
+        try
+        {
+            await creation.Snapshot.DisposeAsync().ConfigureAwait(false);
+        }
+#pragma warning disable CA1031 // Closing the connection ends the transaction whatever the failure; nothing to recover.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+        }
+
+        Log.CreationSnapshotReleased(_logger, Slot, why);
     }
 
     /// <summary>
@@ -209,4 +369,6 @@ public sealed partial class ReplicationPump
 
         return [.. request.Tables];
     }
+
+    private sealed record CreationSnapshot(SlotCreationSnapshot Snapshot, ChangeBacklog.Cursor Hold);
 }

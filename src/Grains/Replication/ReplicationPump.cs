@@ -257,12 +257,20 @@ public sealed partial class ReplicationPump : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(onChanges);
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        ReplicationSubscription subscription;
         lock (_subscriptions)
         {
-            var subscription = new ReplicationSubscription(this, Backlog, name ?? $"subscriber-{_subscriptions.Count + 1}", onChanges);
+            subscription = new ReplicationSubscription(this, Backlog, name ?? $"subscriber-{_subscriptions.Count + 1}", onChanges);
             _subscriptions.Add(subscription);
-            return subscription;
         }
+
+        // The slot was not created for a snapshot subscriber after all: stop holding it (and the primary's xmin) for one.
+        if (TakeCreationSnapshot() is { } unused)
+        {
+            _ = ReleaseCreationSnapshotAsync(unused, "the first subscriber asked for no snapshot");
+        }
+
+        return subscription;
     }
 
     /// <summary>
@@ -442,6 +450,8 @@ public sealed partial class ReplicationPump : IAsyncDisposable
             await _rejoinExpiry.ConfigureAwait(false);
         }
 
+        await ReleaseCreationSnapshotAsync(TakeCreationSnapshot(), "the pump stopped").ConfigureAwait(false);
+
         ReplicationSubscription[] subscriptions;
         lock (_subscriptions)
         {
@@ -548,7 +558,12 @@ public sealed partial class ReplicationPump : IAsyncDisposable
 
         (NpgsqlConnection primary, string replicationConnectionString) = await OpenPrimaryAsync(token).ConfigureAwait(false);
         await using NpgsqlConnection admin = primary;
-        SlotSetup.Result setup = await SlotSetup.PrepareAsync(admin, Options, token).ConfigureAwait(false);
+        SlotSetup.Result setup = await SlotSetup.PrepareAsync(
+            admin,
+            Options,
+            replicationConnectionString,
+            Options.CreatedSlotSnapshotLifetime > TimeSpan.Zero ? (id, consistent, t) => KeepCreationSnapshotAsync(replicationConnectionString, id, consistent, t) : null,
+            token).ConfigureAwait(false);
         if (_registry is not null)
         {
             _registry.ConnectionString = replicationConnectionString;

@@ -53,6 +53,18 @@ public sealed class ReplicationPumpOptions
     public IList<string> Hosts { get; } = new List<string>();
 
     /// <summary>
+    /// How long the snapshot exported when this pump creates the slot is kept for the slot's first subscriber: if that
+    /// one asks for a snapshot (<see cref="ReplicationPump.SubscribeFromSnapshotAsync"/>), its copy is read in exactly the
+    /// transactions before the slot's consistent point and its stream starts there (<see cref="SnapshotPart.AtSlotCreation"/>).
+    /// Meanwhile the snapshot's open transaction holds back the primary's xmin horizon and the slot is held at its
+    /// consistent point; after this time, once taken, or when the first subscriber asks for no snapshot, both are
+    /// released, and later snapshot subscribers get a snapshot of their own (as exact, by the cut's filter). Zero: the
+    /// slot is created without an exported snapshot. Between 0 and 1 h; default 1 min. A failover slot
+    /// (<see cref="Failover"/>) is always created without one (Npgsql 10 cannot ask for both).
+    /// </summary>
+    public TimeSpan CreatedSlotSnapshotLifetime { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>
     /// With no subscriber, acknowledge what arrives (and drop it) instead of holding it. Default
     /// <see langword="false"/>: nothing is acknowledged without a subscriber, so the first subscriber gets everything
     /// since the last acknowledgement, and backpressure pauses the pump meanwhile.

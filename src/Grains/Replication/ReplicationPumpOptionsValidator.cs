@@ -54,6 +54,11 @@ public sealed class ReplicationPumpOptionsValidator : IValidateOptions<Replicati
         RequirePositive(failures, nameof(options.MonitorInterval), options.MonitorInterval);
         RequirePositive(failures, nameof(options.QueryTimeout), options.QueryTimeout);
         RequirePositive(failures, nameof(options.RejoinTimeout), options.RejoinTimeout);
+        if (options.CreatedSlotSnapshotLifetime < TimeSpan.Zero || options.CreatedSlotSnapshotLifetime > TimeSpan.FromHours(1))
+        {
+            failures.Add($"{nameof(options.CreatedSlotSnapshotLifetime)} must be between 0 and 1 h; it is {options.CreatedSlotSnapshotLifetime}.");
+        }
+
         if (options.ReconnectInitialDelay <= TimeSpan.Zero || options.ReconnectMaxDelay < options.ReconnectInitialDelay)
         {
             failures.Add($"{nameof(options.ReconnectInitialDelay)} must be positive and at most {nameof(options.ReconnectMaxDelay)}.");

@@ -26,6 +26,7 @@ public sealed class ReplicationSubscription : IAsyncDisposable
     private long _delivered;
     private long _failures;
     private long _skipped;
+    private long _skippedAsCopied;
     private string? _lastError;
     private int _disposed;
 
@@ -68,6 +69,9 @@ public sealed class ReplicationSubscription : IAsyncDisposable
 
     /// <summary>Stream batches not delivered because the subscriber had them already (in its snapshot, or confirmed before a reconnect).</summary>
     public long Skipped => Interlocked.Read(ref _skipped);
+
+    /// <summary>Of <see cref="Skipped"/>, those whose transaction the subscriber's snapshot holds (the cut's filter).</summary>
+    public long SkippedAsCopied => Interlocked.Read(ref _skippedAsCopied);
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
@@ -112,10 +116,14 @@ public sealed class ReplicationSubscription : IAsyncDisposable
                 if (entry.Batch is { } batch)
                 {
                     if (batch.CommitLsn < _cursor.SkipBelow
-                        || (batch.CommitLsn == _cursor.PartialCommitLsn && batch.Fragment <= _cursor.PartialFragment)
-                        || (cut is not null && cut.SkipInStream(batch.Xid)))
+                        || (batch.CommitLsn == _cursor.PartialCommitLsn && batch.Fragment <= _cursor.PartialFragment))
                     {
                         Interlocked.Increment(ref _skipped);
+                    }
+                    else if (cut is not null && cut.SkipInStream(batch.Xid))
+                    {
+                        Interlocked.Increment(ref _skipped);
+                        Interlocked.Increment(ref _skippedAsCopied);
                     }
                     else if (!await DeliverOneAsync(batch, cancellationToken).ConfigureAwait(false))
                     {

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Npgsql;
+using Npgsql.Replication;
 using Npgsql.Replication.PgOutput;
 
 namespace OrleansLsn.Replication;
@@ -19,7 +20,19 @@ internal static class SlotSetup
 
     internal sealed record Result(PgOutputProtocolVersion ProtocolVersion, int ServerVersion, Lsn ConfirmedFlush, string? CreatedSlotAt, bool CreatedPublication);
 
-    internal static async Task<Result> PrepareAsync(NpgsqlConnection admin, ReplicationPumpOptions options, CancellationToken cancellationToken)
+    /// <summary>
+    /// Checks the server and takes the slot's advisory lock; creates the publication and the slot when missing (and
+    /// allowed). With <paramref name="onExported"/>, a slot created here is created over a replication connection
+    /// (<paramref name="replicationConnectionString"/>) with an exported snapshot, and <paramref name="onExported"/> gets
+    /// its id and the slot's consistent point while the snapshot is valid (before anything else is sent on that
+    /// connection). A failover slot is created without one: Npgsql 10 has no failover option on that command.
+    /// </summary>
+    internal static async Task<Result> PrepareAsync(
+        NpgsqlConnection admin,
+        ReplicationPumpOptions options,
+        string replicationConnectionString,
+        Func<string, Lsn, CancellationToken, Task>? onExported,
+        CancellationToken cancellationToken)
     {
         string slot = options.SlotName;
         string walLevel;
@@ -73,7 +86,7 @@ internal static class SlotSetup
 
         await AcquireLockAsync(admin, slot, cancellationToken).ConfigureAwait(false);
         bool createdPublication = await EnsurePublicationAsync(admin, options, database, cancellationToken).ConfigureAwait(false);
-        (Lsn confirmed, string? createdAt) = await EnsureSlotAsync(admin, options, database, version, cancellationToken).ConfigureAwait(false);
+        (Lsn confirmed, string? createdAt) = await EnsureSlotAsync(admin, options, database, version, replicationConnectionString, onExported, cancellationToken).ConfigureAwait(false);
 
         PgOutputProtocolVersion protocol = version >= 160000 ? PgOutputProtocolVersion.V4
             : version >= 150000 ? PgOutputProtocolVersion.V3
@@ -152,7 +165,13 @@ internal static class SlotSetup
     }
 
     private static async Task<(Lsn Confirmed, string? CreatedAt)> EnsureSlotAsync(
-        NpgsqlConnection admin, ReplicationPumpOptions options, string database, int version, CancellationToken cancellationToken)
+        NpgsqlConnection admin,
+        ReplicationPumpOptions options,
+        string database,
+        int version,
+        string replicationConnectionString,
+        Func<string, Lsn, CancellationToken, Task>? onExported,
+        CancellationToken cancellationToken)
     {
         string slot = options.SlotName;
         bool hasFailoverColumn = version >= FailoverSlotsVersion;
@@ -215,6 +234,11 @@ internal static class SlotSetup
                 $"replication slot \"{slot}\" does not exist; create it (pg_create_logical_replication_slot('{slot}', 'pgoutput')) or enable {nameof(ReplicationPumpOptions.CreateSlot)}.");
         }
 
+        if (onExported is not null && !options.Failover)
+        {
+            return await CreateWithExportedSnapshotAsync(slot, replicationConnectionString, onExported, cancellationToken).ConfigureAwait(false);
+        }
+
         try
         {
             // Arguments: name, plugin, temporary, two-phase, failover (PostgreSQL 17+; Failover was checked against the version).
@@ -232,6 +256,36 @@ internal static class SlotSetup
         {
             return (Lsn.Invalid, null);
         }
+    }
+
+    /// <summary>
+    /// <c>CREATE_REPLICATION_SLOT ... LOGICAL pgoutput (SNAPSHOT 'export')</c>: the snapshot in which exactly the
+    /// transactions before the consistent point are visible, handed to <paramref name="onExported"/> while it is valid.
+    /// </summary>
+    private static async Task<(Lsn Confirmed, string? CreatedAt)> CreateWithExportedSnapshotAsync(
+        string slot, string replicationConnectionString, Func<string, Lsn, CancellationToken, Task> onExported, CancellationToken cancellationToken)
+    {
+        await using var connection = new LogicalReplicationConnection(replicationConnectionString);
+        await connection.Open(cancellationToken).ConfigureAwait(false);
+        PgOutputReplicationSlot created;
+        try
+        {
+            created = await connection.CreatePgOutputReplicationSlot(
+                slot, temporarySlot: false, slotSnapshotInitMode: LogicalSlotSnapshotInitMode.Export, twoPhase: false, cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.DuplicateObject)
+        {
+            return (Lsn.Invalid, null);
+        }
+
+        var consistent = new Lsn((ulong)created.ConsistentPoint);
+        if (created.SnapshotName is { } exported)
+        {
+            // Still valid: nothing was sent on the connection since the slot was created.
+            await onExported(exported, consistent, cancellationToken).ConfigureAwait(false);
+        }
+
+        return (consistent, consistent.ToString());
     }
 
     private static string FormatVersion(int version) => version >= 100000

@@ -42,4 +42,13 @@ public sealed record SnapshotPart
     /// <summary>On the completion marker, the rows copied in all; otherwise 0.</summary>
     [Id(6)]
     public long TotalRows { get; init; }
+
+    /// <summary>
+    /// Whether the copy was read in the snapshot PostgreSQL exported when the pump created the slot
+    /// (<c>CREATE_REPLICATION_SLOT ... EXPORT_SNAPSHOT</c>): <see cref="ContinuesFrom"/> is then the slot's consistent
+    /// point, every transaction before it is in the copy and every later one in the stream. Otherwise the copy was read in
+    /// a snapshot of its own while the slot was already streaming, and <see cref="Cut"/> decides.
+    /// </summary>
+    [Id(7)]
+    public bool AtSlotCreation { get; init; }
 }

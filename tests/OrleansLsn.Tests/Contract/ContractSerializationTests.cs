@@ -110,7 +110,7 @@ public sealed class ContractSerializationTests : IDisposable
         ChangeBatch copy = RoundTrip(batch);
         AssertBatchEqual(batch, copy);
         Assert.Equal(batch.Snapshot, copy.Snapshot);
-        var complete = new SnapshotPart { IsComplete = true, ContinuesFrom = Lsn.Parse("1/2A"), Cut = "750:760:", TotalRows = long.MaxValue };
+        var complete = new SnapshotPart { IsComplete = true, ContinuesFrom = Lsn.Parse("1/2A"), Cut = "750:760:", TotalRows = long.MaxValue, AtSlotCreation = true };
         Assert.Equal(complete, RoundTrip(complete));
     }
 

@@ -31,7 +31,7 @@ public sealed class PgSnapshotTests
     [InlineData(" 100:104:", "xmin \" 100\"")]
     [InlineData("100::", "xmax \"\"")]
     [InlineData("100:18446744073709551616:", "xmax \"18446744073709551616\"")]
-    [InlineData("104:100:", "xmax 100 is below xmin 104")]
+    [InlineData("104:100:101", "101 is outside [xmin 104, xmax 100)")]
     [InlineData("100:104:101,", "entry \"\"")]
     [InlineData("100:104:1a", "entry \"1a\"")]
     [InlineData("100:104:99", "99 is outside [xmin 100, xmax 104)")]
@@ -41,6 +41,21 @@ public sealed class PgSnapshotTests
     {
         FormatException e = Assert.Throws<FormatException>(() => PgSnapshot.Parse(text));
         Assert.Contains(problem, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void XmaxBelowXmin_AsPgCurrentSnapshotGivesItInASlotsExportedSnapshot_IsAcceptedAndXminDecides()
+    {
+        // Seen on PostgreSQL 15 in a transaction that imported a new slot's exported snapshot.
+        PgSnapshot snapshot = PgSnapshot.Parse("808:807:");
+        Assert.Equal((808UL, 807UL), (snapshot.Xmin, snapshot.Xmax));
+        Assert.Equal("808:807:", snapshot.ToString());
+        Assert.True(snapshot.IsVisible(806));
+        Assert.True(snapshot.IsVisible(807));
+        Assert.False(snapshot.IsVisible(808));
+        Assert.False(snapshot.IsVisible(809));
+        Assert.True(snapshot.SkipInStream(807));
+        Assert.False(snapshot.SkipInStream(808));
     }
 
     [Fact]

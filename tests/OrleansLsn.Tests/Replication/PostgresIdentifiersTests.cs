@@ -87,6 +87,36 @@ public sealed class PostgresIdentifiersTests
     }
 
     [Theory]
+    [InlineData(-1)]
+    [InlineData(3601)]
+    public void Pump_CreatedSlotSnapshotLifetime_OutOfRange_IsRejected(int seconds)
+    {
+        var options = new ReplicationPumpOptions
+        {
+            ConnectionString = "Host=203.0.113.1;Port=1;Username=u",
+            SlotName = "s",
+            PublicationName = "p",
+            CreatedSlotSnapshotLifetime = TimeSpan.FromSeconds(seconds),
+        };
+
+        OptionsValidationException e = Assert.Throws<OptionsValidationException>(() => new ReplicationPump(options));
+        Assert.Contains(e.Failures, f => f.Contains("CreatedSlotSnapshotLifetime must be between 0 and 1 h", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("00000003-0000001B-1", true)]
+    [InlineData("00000004-00000002-1", true)]
+    [InlineData("", false)]
+    [InlineData("-1", false)]
+    [InlineData("00000003-", false)]
+    [InlineData("00000003--1", false)]
+    [InlineData("0000000G-1", false)]
+    [InlineData("1'; drop table t; --", false)]
+    [InlineData("00000003", false)]
+    public void SnapshotIds_OnlyPostgresForm_GoesIntoSetTransactionSnapshot(string id, bool valid) =>
+        Assert.Equal(valid, OrleansLsn.Replication.Snapshot.TableSnapshotReader.IsSnapshotId(id));
+
+    [Theory]
     [InlineData("60s", 60_000)]
     [InlineData("2s", 2_000)]
     [InlineData("1min", 60_000)]

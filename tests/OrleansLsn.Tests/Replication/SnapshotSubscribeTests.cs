@@ -137,6 +137,161 @@ public sealed class SnapshotSubscribeTests(PostgresFixture fixture)
     }
 
     [Fact]
+    public async Task SnapshotThenStream_OnTheSlotThePumpCreates_UnderWriters_ReadsTheExportedSnapshot_AndRebuildsThePrimary()
+    {
+        const int Rounds = 3;
+        const int Writers = 3;
+        await using ReplicationScenario scenario = await ReplicationScenario.CreateAsync(fixture.PrimaryConnectionString, nameof(SnapshotThenStream_OnTheSlotThePumpCreates_UnderWriters_ReadsTheExportedSnapshot_AndRebuildsThePrimary));
+        await scenario.ExecuteAsync($"insert into {scenario.Table} select g, 'seed ' || g from generate_series(1, 3000) g");
+        var cuts = new List<string>();
+        for (int round = 0; round < Rounds; round++)
+        {
+            using var stopWriters = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+            // The slot is created while the writers commit: its consistent point falls between their transactions.
+            var writers = Enumerable.Range(0, Writers).Select(w => Task.Run(() => WriteAsync(fixture.PrimaryConnectionString, (round * Writers) + w, [scenario.Table], stopWriters.Token))).ToArray();
+            var log = new PumpLog();
+            ReplicationPump pump = scenario.StartPump(o => o.MaxBatchChanges = 200, logger: log);
+            await pump.WaitForSlotAsync(Timeout, Ct);
+            // Nothing is acknowledged without a subscriber, and the kept snapshot holds the slot: this is its consistent point.
+            Lsn consistentPoint = await scenario.ConfirmedFlushAsync();
+
+            // A bad request does not use up the exported snapshot.
+            var exported = new Rebuilder(round % 2 == 0 ? 0 : 7);
+            await Assert.ThrowsAsync<ArgumentException>(() => pump.SubscribeFromSnapshotAsync(exported.OnChangesAsync, "bad", SnapshotRequest.ForTables("public.no_such_table"), cancellationToken: Ct));
+            ReplicationSubscription first = await pump.SubscribeFromSnapshotAsync(exported.OnChangesAsync, "exported", new SnapshotRequest { ChunkRows = 250 }, cancellationToken: Ct);
+            await Wait.UntilAsync(() => exported.SnapshotComplete, Timeout, () => $"round {round}: the first subscriber's snapshot complete");
+            Assert.True(exported.AtSlotCreation, $"round {round}: the slot's first snapshot subscriber did not read the snapshot exported with the slot; log: {string.Join(" | ", log.Lines)}");
+            Assert.Equal(consistentPoint, exported.ContinuesFrom);
+            cuts.Add(log.Lines.FirstOrDefault(l => l.StartsWith("2020 ", StringComparison.Ordinal)) ?? "?");
+
+            // The next one gets a snapshot of its own, taken while the slot streams.
+            var own = new Rebuilder(0);
+            ReplicationSubscription second = await pump.SubscribeFromSnapshotAsync(own.OnChangesAsync, "own", new SnapshotRequest { ChunkRows = 400 }, cancellationToken: Ct);
+            await Wait.UntilAsync(() => own.SnapshotComplete, Timeout, () => $"round {round}: the second subscriber's snapshot complete");
+            Assert.False(own.AtSlotCreation, "the exported snapshot was used twice");
+            await Wait.UntilAsync(() => own.StreamBatches >= 20, Timeout, () => $"round {round}: the second subscriber streaming");
+
+            await stopWriters.CancelAsync();
+            await Task.WhenAll(writers);
+            Lsn end = Lsn.Parse((await scenario.ScalarAsync<string>($"insert into {scenario.Table} values ({-1 - round}, 'end') returning pg_current_wal_insert_lsn()::text"))!);
+            foreach (Rebuilder r in new[] { exported, own })
+            {
+                await Wait.UntilAsync(() => r.HighestCommit >= end, Timeout, () => $"round {round}: a rebuilder at {end} (it is at {r.HighestCommit})");
+            }
+
+            Dictionary<long, string?> primary = (await ReadTablesAsync([scenario.Table]))["public." + scenario.Table];
+            foreach ((string name, Rebuilder r) in new[] { ("exported", exported), ("own", own) })
+            {
+                Assert.True(r.Violations.Count == 0, $"round {round}, {name}: {r.Violations.Count} violations: {string.Join("; ", r.Violations.Take(10))}");
+                Assert.Equal(primary, r.Table("public." + scenario.Table));
+                Assert.True(r.StreamBatches > 0, $"round {round}: {name} got no stream batch");
+            }
+
+            // In the exported snapshot exactly the transactions before the consistent point are visible: the stream from
+            // there holds none of them, so the cut's filter had nothing to skip.
+            Assert.Equal(0, first.SkippedAsCopied);
+            Assert.Contains(log.Lines, l => l.StartsWith("2026 ", StringComparison.Ordinal) && l.Contains("taken by the first snapshot subscriber", StringComparison.Ordinal));
+            // The kept snapshot's transaction is gone, and the slot moves on.
+            Assert.Equal(0L, await scenario.ScalarAsync<long>($"select count(*) from pg_stat_activity where state = 'idle in transaction' and application_name = 'orleanslsn-pump-{scenario.Slot}'"));
+            await Wait.UntilAsync(async () => await scenario.ConfirmedFlushAsync() >= end, Timeout, () => $"round {round}: the slot's confirmed position past the end");
+            TestContext.Current.TestOutputHelper?.WriteLine($"round {round} at {DateTime.UtcNow:HH:mm:ss.fff}: consistent point {consistentPoint}; skipped as copied by the second subscriber's cut: {second.SkippedAsCopied}; reconnects {pump.Status.ReconnectCount}");
+            await first.DisposeAsync();
+            await second.DisposeAsync();
+            await pump.DisposeAsync();
+            await scenario.DropSlotAsync();
+        }
+
+        TestContext.Current.TestOutputHelper?.WriteLine(string.Join(Environment.NewLine, cuts));
+    }
+
+    [Fact]
+    public async Task TheExportedSnapshot_IsReleased_AfterItsLifetime_OrWhenTheFirstSubscriberAsksForNone_AndIsNotTakenWhenTurnedOff()
+    {
+        await using ReplicationScenario scenario = await ReplicationScenario.CreateAsync(fixture.PrimaryConnectionString, nameof(TheExportedSnapshot_IsReleased_AfterItsLifetime_OrWhenTheFirstSubscriberAsksForNone_AndIsNotTakenWhenTurnedOff));
+        await scenario.InsertRangeAsync(1, 50, "seed");
+        string holders = $"select count(*) from pg_stat_activity where state = 'idle in transaction' and application_name = 'orleanslsn-pump-{scenario.Slot}'";
+
+        // 1. Nobody comes within the lifetime: released, and a later snapshot subscriber takes its own.
+        var log = new PumpLog();
+        ReplicationPump pump = scenario.StartPump(o => o.CreatedSlotSnapshotLifetime = TimeSpan.FromSeconds(1), logger: log);
+        await pump.WaitForSlotAsync(Timeout, Ct);
+        Assert.Contains(log.Lines, l => l.StartsWith("2024 ", StringComparison.Ordinal));
+        await Wait.UntilAsync(() => log.Lines.Any(l => l.StartsWith("2026 ", StringComparison.Ordinal)), Timeout, () => "the kept snapshot released after its lifetime");
+        Assert.Contains("no snapshot subscriber came within", log.Lines.Single(l => l.StartsWith("2026 ", StringComparison.Ordinal)), StringComparison.Ordinal);
+        Assert.Equal(0L, await scenario.ScalarAsync<long>(holders));
+        Assert.Null(pump.Backlog.LowestHold);
+        var late = new Rebuilder(0);
+        await using (ReplicationSubscription s = await pump.SubscribeFromSnapshotAsync(late.OnChangesAsync, "late", new SnapshotRequest(), cancellationToken: Ct))
+        {
+            await Wait.UntilAsync(() => late.SnapshotComplete, Timeout, () => "the late snapshot complete");
+            Assert.False(late.AtSlotCreation);
+            Assert.Equal(50, late.SnapshotRows);
+        }
+
+        await pump.DisposeAsync();
+        await scenario.DropSlotAsync();
+
+        // 2. The first subscriber wants the stream alone: released at once (well within the default minute), and the
+        // slot moves on with that subscriber's confirmations.
+        log = new PumpLog();
+        pump = scenario.StartPump(logger: log);
+        await pump.WaitForSlotAsync(Timeout, Ct);
+        Assert.Equal(1L, await scenario.ScalarAsync<long>(holders));
+        var plain = new BatchRecorder();
+        pump.Subscribe(plain.OnChangesAsync);
+        Lsn written = await scenario.InsertRangeAsync(51, 60, "after");
+        await Wait.UntilAsync(async () => await scenario.ConfirmedFlushAsync() >= written, TimeSpan.FromSeconds(20), () => $"the slot moving on with the plain subscriber (hold {pump.Backlog.LowestHold})");
+        Assert.Contains(log.Lines, l => l.StartsWith("2026 ", StringComparison.Ordinal) && l.Contains("asked for no snapshot", StringComparison.Ordinal));
+        Assert.Equal(0L, await scenario.ScalarAsync<long>(holders));
+        await pump.DisposeAsync();
+        await scenario.DropSlotAsync();
+
+        // 3. Turned off: the slot is created without exporting one.
+        log = new PumpLog();
+        pump = scenario.StartPump(o => o.CreatedSlotSnapshotLifetime = TimeSpan.Zero, logger: log);
+        await pump.WaitForSlotAsync(Timeout, Ct);
+        var off = new Rebuilder(0);
+        await using (ReplicationSubscription s = await pump.SubscribeFromSnapshotAsync(off.OnChangesAsync, "off", new SnapshotRequest(), cancellationToken: Ct))
+        {
+            await Wait.UntilAsync(() => off.SnapshotComplete, Timeout, () => "the snapshot complete");
+            Assert.False(off.AtSlotCreation);
+            Assert.Equal(60, off.SnapshotRows);
+        }
+
+        Assert.DoesNotContain(log.Lines, l => l.StartsWith("2024 ", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task APublicationsColumnListAndRowFilter_ShapeTheCopy_AsTheyShapeTheStream()
+    {
+        await using ReplicationScenario scenario = await ReplicationScenario.CreateAsync(
+            fixture.PrimaryConnectionString, nameof(APublicationsColumnListAndRowFilter_ShapeTheCopy_AsTheyShapeTheStream), "id bigint primary key, payload text, secret text");
+        await scenario.ExecuteAsync($"insert into {scenario.Table} select g, 'p' || g, 's' || g from generate_series(1, 100) g");
+        // PostgreSQL 15+: only two of the three columns, only even ids.
+        await scenario.ExecuteAsync($"create publication {scenario.Publication} for table {scenario.Table} (id, payload) where (id % 2 = 0)");
+        ReplicationPump pump = scenario.StartPump();
+        await scenario.WaitStreamingAsync(pump);
+
+        var batches = new System.Collections.Concurrent.ConcurrentQueue<ChangeBatch>();
+        await using ReplicationSubscription subscription = await pump.SubscribeFromSnapshotAsync(
+            (batch, _) => { batches.Enqueue(batch); return Task.CompletedTask; }, "filtered", new SnapshotRequest { ChunkRows = 16 }, cancellationToken: Ct);
+        await Wait.UntilAsync(() => batches.Any(b => b.Snapshot?.IsComplete == true), Timeout, () => "the snapshot complete");
+        await scenario.ExecuteAsync($"insert into {scenario.Table} values (101, 'p101', 's101'), (102, 'p102', 's102')");
+        await scenario.ExecuteAsync($"update {scenario.Table} set payload = 'changed', secret = 'changed' where id in (3, 4)");
+        await Wait.UntilAsync(() => batches.Count(b => b.Snapshot is null) >= 2, Timeout, () => "the stream's two transactions");
+
+        RowChange[] copied = [.. batches.Where(b => b.Snapshot is not null).SelectMany(b => b.Changes)];
+        RowChange[] streamed = [.. batches.Where(b => b.Snapshot is null).SelectMany(b => b.Changes)];
+        Assert.Equal(Enumerable.Range(1, 50).Select(i => 2L * i), copied.Select(c => long.Parse(c["id"]!, CultureInfo.InvariantCulture)).Order());
+        Assert.All(copied, c => Assert.Equal("p" + c["id"], c["payload"]));
+        // The copy's relation is the stream's: the same columns, in the same order, with the same key.
+        Assert.Equal(["id", "payload"], copied[0].Relation.Columns.Select(c => c.Name));
+        Assert.Equal(streamed[0].Relation.Columns.Select(c => (c.Name, c.IsKey)), copied[0].Relation.Columns.Select(c => (c.Name, c.IsKey)));
+        Assert.Equal(["102", "4"], streamed.Select(c => c["id"]));
+        Assert.Equal(0, subscription.SkippedAsCopied);
+    }
+
+    [Fact]
     public async Task ASnapshotOfATableOutsideThePublication_OrOfBadSize_IsRefused_AndNothingIsSubscribed()
     {
         await using ReplicationScenario scenario = await ReplicationScenario.CreateAsync(fixture.PrimaryConnectionString, nameof(ASnapshotOfATableOutsideThePublication_OrOfBadSize_IsRefused_AndNothingIsSubscribed));
@@ -253,6 +408,9 @@ public sealed class SnapshotSubscribeTests(PostgresFixture fixture)
 
         public Lsn ContinuesFrom { get; private set; }
 
+        /// <summary>The snapshot parts' <see cref="SnapshotPart.AtSlotCreation"/> (all must agree), once one came.</summary>
+        public bool? AtSlotCreation { get; private set; }
+
         public Lsn HighestCommit { get; private set; }
 
         public long SnapshotRows { get; private set; }
@@ -351,6 +509,12 @@ public sealed class SnapshotSubscribeTests(PostgresFixture fixture)
         private void ApplySnapshot(ChangeBatch batch, SnapshotPart part)
         {
             ContinuesFrom = part.ContinuesFrom;
+            if (AtSlotCreation is { } earlier && earlier != part.AtSlotCreation)
+            {
+                _violations.Add($"batch {batch.Sequence} says AtSlotCreation {part.AtSlotCreation}, an earlier one {earlier}");
+            }
+
+            AtSlotCreation = part.AtSlotCreation;
             if (part.IsComplete)
             {
                 if (part.TotalRows != SnapshotRows)

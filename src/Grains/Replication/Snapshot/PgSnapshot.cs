@@ -11,8 +11,12 @@ namespace OrleansLsn.Replication.Snapshot;
 /// <remarks>
 /// <para>
 /// Invariants (checked by <see cref="Parse"/>, as PostgreSQL's own <c>pg_snapshot_in</c> checks them):
-/// <c>0 &lt; Xmin &lt;= Xmax</c>, and <see cref="InProgress"/> is strictly ascending with every entry in
-/// <c>[Xmin, Xmax)</c> (duplicates in the text are dropped, as PostgreSQL drops them).
+/// <c>0 &lt; Xmin</c>, <c>0 &lt; Xmax</c>, and <see cref="InProgress"/> is strictly ascending with every entry in
+/// <c>[Xmin, Xmax)</c> (duplicates in the text are dropped, as PostgreSQL drops them). Unlike <c>pg_snapshot_in</c>,
+/// Xmax below Xmin is accepted (with nothing in progress): <c>pg_current_snapshot()</c> gives such a snapshot in a
+/// transaction that imported the one a new logical slot exported (seen on PostgreSQL 15: <c>808:807:</c>).
+/// PostgreSQL's visibility test looks at Xmin first, and so does <see cref="IsVisible"/>: every id below Xmin is
+/// visible, every other one is not.
 /// </para>
 /// <para>
 /// The cut: for a committed transaction, <see cref="IsVisible"/> is true exactly when its effects are in the snapshot.
@@ -36,7 +40,10 @@ internal sealed class PgSnapshot
     /// <summary>The oldest transaction still running when the snapshot was taken; every id below it is finished.</summary>
     public ulong Xmin { get; }
 
-    /// <summary>One past the newest finished transaction; every id at or above it was unfinished (invisible).</summary>
+    /// <summary>
+    /// One past the newest finished transaction; every id at or above it was unfinished (invisible). Can be below
+    /// <see cref="Xmin"/> (see the remarks), where Xmin decides.
+    /// </summary>
     public ulong Xmax { get; }
 
     /// <summary>The transactions in <c>[Xmin, Xmax)</c> that were still running (invisible), ascending.</summary>
@@ -76,11 +83,6 @@ internal sealed class PgSnapshot
             return $"snapshot \"{shown}\": xmax \"{parts[1]}\" is not a transaction id (a decimal number above 0)";
         }
 
-        if (xmax < xmin)
-        {
-            return $"snapshot \"{shown}\": xmax {xmax} is below xmin {xmin}";
-        }
-
         var inProgress = new List<ulong>();
         if (parts[2].Length > 0)
         {
@@ -114,7 +116,7 @@ internal sealed class PgSnapshot
 
     /// <summary>
     /// Whether the transaction <paramref name="xid8"/> is visible in this snapshot: PostgreSQL's
-    /// <c>pg_visible_in_snapshot</c>. True below <see cref="Xmin"/>; false at or above <see cref="Xmax"/>; in between,
+    /// <c>pg_visible_in_snapshot</c>. True below <see cref="Xmin"/>; otherwise false at or above <see cref="Xmax"/>; in between,
     /// true unless it is in <see cref="InProgress"/>. For a committed transaction: true exactly when its effects are in
     /// the snapshot.
     /// </summary>

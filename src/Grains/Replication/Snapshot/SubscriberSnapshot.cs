@@ -19,8 +19,9 @@ internal sealed class SubscriberSnapshot : IAsyncDisposable
     private SnapshotChunk? _ahead;
     private int _disposed;
 
-    private SubscriberSnapshot(string slot, NpgsqlConnection connection, IAsyncEnumerator<SnapshotChunk> chunks, CancellationTokenSource stop, Lsn hold, SnapshotChunk first, DateTimeOffset takenAt)
+    private SubscriberSnapshot(string slot, NpgsqlConnection connection, IAsyncEnumerator<SnapshotChunk> chunks, CancellationTokenSource stop, Lsn hold, SnapshotChunk first, DateTimeOffset takenAt, bool atSlotCreation)
     {
+        AtSlotCreation = atSlotCreation;
         _slot = slot;
         _connection = connection;
         _chunks = chunks;
@@ -37,17 +38,23 @@ internal sealed class SubscriberSnapshot : IAsyncDisposable
     /// <summary>The snapshot the copy is read in: the stream skips the transactions it holds.</summary>
     internal PgSnapshot Cut { get; }
 
+    /// <summary>Whether the copy is read in the snapshot exported when the slot was created (<see cref="SnapshotPart.AtSlotCreation"/>).</summary>
+    internal bool AtSlotCreation { get; }
+
     /// <summary>
-    /// Opens a connection with the walsender's output <paramref name="settings"/>, takes the snapshot and reads the first
-    /// chunk. <paramref name="hold"/> must have been fixed before this is called.
+    /// Opens a connection with the walsender's output <paramref name="settings"/>, takes the snapshot (or imports
+    /// <paramref name="atSlotCreation"/>'s) and reads the first chunk. <paramref name="hold"/> must have been fixed before
+    /// this is called; with <paramref name="atSlotCreation"/> it is that snapshot's consistent point.
     /// </summary>
     internal static async Task<SubscriberSnapshot> StartAsync(
         string slot,
+        string publication,
         string connectionString,
         IReadOnlyList<KeyValuePair<string, string>> settings,
         IReadOnlyList<string> tables,
         int chunkRows,
         Lsn hold,
+        SlotCreationSnapshot? atSlotCreation,
         TimeProvider time,
         CancellationToken cancellationToken)
     {
@@ -70,7 +77,7 @@ internal sealed class SubscriberSnapshot : IAsyncDisposable
                 await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             }
 
-            chunks = TableSnapshotReader.ReadAsync(connection, tables, chunkRows, exportSnapshot: false, stop.Token).GetAsyncEnumerator(stop.Token);
+            chunks = TableSnapshotReader.ReadAsync(connection, tables, chunkRows, exportSnapshot: false, atSlotCreation?.Id, publication, stop.Token).GetAsyncEnumerator(stop.Token);
             using (cancellationToken.Register(static s => ((CancellationTokenSource)s!).Cancel(), stop))
             {
                 if (!await chunks.MoveNextAsync().ConfigureAwait(false))
@@ -79,7 +86,7 @@ internal sealed class SubscriberSnapshot : IAsyncDisposable
                 }
             }
 
-            return new SubscriberSnapshot(slot, connection, chunks, stop, hold, chunks.Current, time.GetUtcNow());
+            return new SubscriberSnapshot(slot, connection, chunks, stop, hold, chunks.Current, time.GetUtcNow(), atSlotCreation is not null);
         }
         catch
         {
@@ -122,13 +129,14 @@ internal sealed class SubscriberSnapshot : IAsyncDisposable
                 IsLastOfTable = lastOfTable,
                 ContinuesFrom = Hold,
                 Cut = cut,
+                AtSlotCreation = AtSlotCreation,
             });
 
             total += changes.Length;
             rowsBefore = lastOfTable ? 0 : rowsBefore + changes.Length;
         }
 
-        yield return Batch(++sequence, isMarker: true, 0, [], new SnapshotPart { IsComplete = true, ContinuesFrom = Hold, Cut = cut, TotalRows = total });
+        yield return Batch(++sequence, isMarker: true, 0, [], new SnapshotPart { IsComplete = true, ContinuesFrom = Hold, Cut = cut, TotalRows = total, AtSlotCreation = AtSlotCreation });
     }
 
     /// <summary>A snapshot batch: no transaction; the stream's position, and the batch's number as sequence and fragment.</summary>

@@ -22,7 +22,9 @@ namespace OrleansLsn.Replication.Snapshot;
 /// </para>
 /// <para>
 /// Columns are those pgoutput publishes by default: not dropped, not generated, in column order; key columns follow
-/// the table's replica identity. TODO: a publication's column list or row filter is not applied.
+/// the table's replica identity. Read for a publication (PostgreSQL 15+), only its column list's columns and the rows
+/// its row filter passes. Generated columns published by PostgreSQL 18's <c>publish_generated_columns</c> are not
+/// read.
 /// </para>
 /// </remarks>
 internal static class TableSnapshotReader
@@ -42,11 +44,11 @@ internal static class TableSnapshotReader
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(dataSource);
-        Validate(tables, chunkSize);
+        Validate(tables, chunkSize, null);
         NpgsqlConnection connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
-            await foreach (SnapshotChunk chunk in ReadCoreAsync(connection, tables, chunkSize, exportSnapshot, cancellationToken).ConfigureAwait(false))
+            await foreach (SnapshotChunk chunk in ReadCoreAsync(connection, tables, chunkSize, exportSnapshot, null, null, cancellationToken).ConfigureAwait(false))
             {
                 yield return chunk;
             }
@@ -55,24 +57,57 @@ internal static class TableSnapshotReader
 
     /// <summary>
     /// As the other overload, on an open <paramref name="connection"/> with no transaction under way; the connection
-    /// stays open (and out of any transaction) afterwards.
+    /// stays open (and out of any transaction) afterwards. With <paramref name="importSnapshot"/> (an id from
+    /// <c>pg_export_snapshot()</c> or a slot's exported snapshot, whose transaction is still open) the tables are read
+    /// in that snapshot instead of a new one (<c>SET TRANSACTION SNAPSHOT</c>). With <paramref name="publication"/>
+    /// (PostgreSQL 15+), each table is read as that publication publishes it: only the columns of its column list, and
+    /// only the rows its row filter passes (<c>pg_publication_tables.attnames</c> and <c>rowfilter</c>).
     /// </summary>
     public static IAsyncEnumerable<SnapshotChunk> ReadAsync(
         NpgsqlConnection connection,
         IReadOnlyList<string> tables,
         int chunkSize,
         bool exportSnapshot = false,
+        string? importSnapshot = null,
+        string? publication = null,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(connection);
-        Validate(tables, chunkSize);
-        return ReadCoreAsync(connection, tables, chunkSize, exportSnapshot, cancellationToken);
+        Validate(tables, chunkSize, importSnapshot);
+        return ReadCoreAsync(connection, tables, chunkSize, exportSnapshot, importSnapshot, publication, cancellationToken);
     }
 
-    private static void Validate(IReadOnlyList<string> tables, int chunkSize)
+    /// <summary>
+    /// Whether <paramref name="id"/> has the form of a snapshot id PostgreSQL exports (hexadecimal groups joined by
+    /// dashes, as in <c>00000003-0000001B-1</c>): the only form put into <c>SET TRANSACTION SNAPSHOT</c>'s literal.
+    /// </summary>
+    internal static bool IsSnapshotId(string? id)
+    {
+        if (string.IsNullOrEmpty(id) || id.Length > 64 || id[0] == '-' || id[^1] == '-')
+        {
+            return false;
+        }
+
+        foreach (char c in id)
+        {
+            if (!char.IsAsciiHexDigit(c) && c != '-')
+            {
+                return false;
+            }
+        }
+
+        return id.Contains('-', StringComparison.Ordinal) && !id.Contains("--", StringComparison.Ordinal);
+    }
+
+    private static void Validate(IReadOnlyList<string> tables, int chunkSize, string? importSnapshot)
     {
         ArgumentNullException.ThrowIfNull(tables);
         ArgumentOutOfRangeException.ThrowIfLessThan(chunkSize, 1);
+        if (importSnapshot is not null && !IsSnapshotId(importSnapshot))
+        {
+            throw new ArgumentException($"\"{importSnapshot}\" is not a snapshot id as pg_export_snapshot() gives them.", nameof(importSnapshot));
+        }
+
         if (tables.Count == 0)
         {
             throw new ArgumentException("Name at least one table to read.", nameof(tables));
@@ -110,6 +145,8 @@ internal static class TableSnapshotReader
         IReadOnlyList<string> tables,
         int chunkSize,
         bool exportSnapshot,
+        string? importSnapshot,
+        string? publication,
         [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         NpgsqlTransaction transaction = await connection.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken).ConfigureAwait(false);
@@ -121,6 +158,12 @@ internal static class TableSnapshotReader
             string? exported = null;
             await using (var batch = new NpgsqlBatch(connection, transaction))
             {
+                if (importSnapshot is not null)
+                {
+                    // Checked to be hexadecimal groups and dashes: safe in the literal (the command takes no parameter).
+                    batch.BatchCommands.Add(new NpgsqlBatchCommand($"SET TRANSACTION SNAPSHOT '{importSnapshot}'"));
+                }
+
                 batch.BatchCommands.Add(new NpgsqlBatchCommand("SET TRANSACTION READ ONLY"));
                 // A table's COPY runs as long as its consumer takes (a slow subscriber holds it): no statement timeout.
                 // Neither SET takes a snapshot, so the next statement's is still the transaction's.
@@ -136,18 +179,22 @@ internal static class TableSnapshotReader
                 }
             }
 
-            IReadOnlyList<(ChangeRelation Relation, bool IsPartitioned)> relations = await DescribeAsync(connection, transaction, tables, cancellationToken).ConfigureAwait(false);
+            IReadOnlyList<(ChangeRelation Relation, bool IsPartitioned, string? RowFilter)> relations =
+                await DescribeAsync(connection, transaction, tables, publication, cancellationToken).ConfigureAwait(false);
             for (int t = 0; t < relations.Count; t++)
             {
-                (ChangeRelation relation, bool isPartitioned) = relations[t];
+                (ChangeRelation relation, bool isPartitioned, string? rowFilter) = relations[t];
                 string columns = string.Join(", ", relation.Columns.Select(c => PostgresIdentifiers.Quote(c.Name)));
                 // ONLY: pgoutput reports an inheritance child's changes as the child's own; a partitioned table has no
                 // rows of its own, so its partitions are read through it.
                 string from = (isPartitioned ? "" : "ONLY ") + PostgresIdentifiers.Quote(relation.Schema) + "." + PostgresIdentifiers.Quote(relation.Name);
                 // COPY's text format is each value through its type's output function (as pgoutput sends it), escaped:
                 // one stream, read as the consumer asks for chunks (TCP holds the server meanwhile), no per-value reads.
+                // A row filter is the publication's own expression, as the server prints it (pg_get_expr): trusted as the
+                // catalog is, and evaluated here exactly as pgoutput evaluates it on each change.
+                string where = rowFilter is null ? "" : $" WHERE ({rowFilter})";
                 TextReader copy = await connection.BeginTextExportAsync(
-                    $"COPY (SELECT {columns} FROM {from}) TO STDOUT", cancellationToken).ConfigureAwait(false);
+                    $"COPY (SELECT {columns} FROM {from}{where}) TO STDOUT", cancellationToken).ConfigureAwait(false);
                 try
                 {
                     bool any = false;
@@ -205,9 +252,11 @@ internal static class TableSnapshotReader
         }
     }
 
-    private static async Task<IReadOnlyList<(ChangeRelation, bool)>> DescribeAsync(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyList<string> tables, CancellationToken cancellationToken)
+    private static async Task<IReadOnlyList<(ChangeRelation, bool, string?)>> DescribeAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyList<string> tables, string? publication, CancellationToken cancellationToken)
     {
+        // Column lists and row filters came with PostgreSQL 15; before it a publication publishes every column and row.
+        bool filtered = publication is not null && connection.PostgreSqlVersion.Major >= 15;
         const string Sql = """
             SELECT c.oid, c.relkind::text,
                    coalesce(array_agg(a.attname ORDER BY a.attnum) FILTER (WHERE a.attnum IS NOT NULL), '{}'),
@@ -225,7 +274,8 @@ internal static class TableSnapshotReader
             WHERE n.nspname = $1 AND c.relname = $2
             GROUP BY c.oid, c.relkind
             """;
-        var result = new List<(ChangeRelation, bool)>(tables.Count);
+        const string PublishedSql = "SELECT attnames, rowfilter FROM pg_catalog.pg_publication_tables WHERE pubname = $1 AND schemaname = $2 AND tablename = $3";
+        var result = new List<(ChangeRelation, bool, string?)>(tables.Count);
         var missing = new List<string>();
         foreach (string table in tables)
         {
@@ -261,7 +311,28 @@ internal static class TableSnapshotReader
                     columns[i] = new ChangeColumn(names[i], types[i], keys[i]);
                 }
 
-                result.Add((new ChangeRelation(oid, schema, name, columns), kind == "p"));
+                result.Add((new ChangeRelation(oid, schema, name, columns), kind == "p", null));
+            }
+
+            if (filtered)
+            {
+                await using var published = new NpgsqlCommand(PublishedSql, connection, transaction);
+                published.Parameters.Add(new NpgsqlParameter { Value = publication });
+                published.Parameters.Add(new NpgsqlParameter { Value = schema });
+                published.Parameters.Add(new NpgsqlParameter { Value = name });
+                NpgsqlDataReader row = await published.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                await using (row.ConfigureAwait(false))
+                {
+                    if (await row.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        // The column list keeps the table's column order, as the stream's relation message does.
+                        var listed = new HashSet<string>(row.IsDBNull(0) ? [] : row.GetFieldValue<string[]>(0), StringComparer.Ordinal);
+                        string? rowFilter = row.IsDBNull(1) ? null : row.GetString(1);
+                        (ChangeRelation relation, bool isPartitioned, _) = result[^1];
+                        ChangeColumn[] kept = [.. relation.Columns.Where(c => listed.Contains(c.Name))];
+                        result[^1] = (new ChangeRelation(relation.RelationId, relation.Schema, relation.Name, kept), isPartitioned, rowFilter);
+                    }
+                }
             }
         }
 
